@@ -1,0 +1,224 @@
+//! Part downloads: by name (the old service's route) and by index (reaches duplicate names).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::get;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::emails::parse_id;
+use crate::app::AppState;
+use crate::email::{PartKind, PartMeta};
+use crate::error::ApiError;
+use crate::security::auth::Authenticated;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/emails/{id}/attachment/{name}", get(by_name))
+        .route("/emails/{id}/attachments/{index}", get(attachment_by_index))
+        .route("/emails/{id}/inlines/{index}", get(inline_by_index))
+}
+
+/// Looks in attachments, then inlines, for the first part with this (percent-decoded) name.
+async fn by_name(
+    _: Authenticated,
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((id, name)) = path?;
+    let email = state
+        .store
+        .email(parse_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("Email not found"))?;
+    let part = [PartKind::Attachment, PartKind::Inline]
+        .into_iter()
+        .flat_map(|kind| email.parts(kind))
+        .find(|part| part.name.as_deref() == Some(name.as_str()))
+        .ok_or(ApiError::NotFound("Attachment not found"))?;
+    serve(&state, part).await
+}
+
+async fn attachment_by_index(
+    auth: Authenticated,
+    state: State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    by_index(auth, state, path, PartKind::Attachment).await
+}
+
+async fn inline_by_index(
+    auth: Authenticated,
+    state: State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    by_index(auth, state, path, PartKind::Inline).await
+}
+
+async fn by_index(
+    _: Authenticated,
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    kind: PartKind,
+) -> Result<Response, ApiError> {
+    let Path((id, index)) = path?;
+    let id = parse_id(&id)?;
+    let index: usize = index.parse().map_err(|_| {
+        ApiError::bad_request("Invalid index", "the part index is a whole number from 0")
+    })?;
+    let email = state
+        .store
+        .email(id)
+        .await?
+        .ok_or(ApiError::NotFound("Email not found"))?;
+    let part = email
+        .parts(kind)
+        .into_iter()
+        .nth(index)
+        .ok_or(ApiError::NotFound("Attachment not found"))?;
+    serve(&state, part).await
+}
+
+async fn serve(state: &AppState, part: PartMeta) -> Result<Response, ApiError> {
+    let bytes = state
+        .store
+        .blob(&part.sha256)
+        .await?
+        .ok_or(ApiError::NotFound("Attachment not found"))?;
+    let content_type = part
+        .content_type
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t.trim()).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let disposition = content_disposition(
+        disposition_type(part.content_type.as_deref()),
+        part.name.as_deref().unwrap_or("attachment"),
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // Even if a browser renders the part, it gets no script, no forms, no same-origin access.
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        )
+        .body(Body::from(bytes))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Passive types a browser may show in place; everything else, and every active type
+/// (HTML, SVG, XML, JavaScript), downloads.
+fn disposition_type(content_type: Option<&str>) -> &'static str {
+    const INLINE_SAFE: [&str; 8] = [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+    ];
+    let essence = content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if INLINE_SAFE.contains(&essence.as_str()) {
+        "inline"
+    } else {
+        "attachment"
+    }
+}
+
+/// RFC 6266: an ASCII `filename` with quotes, backslashes and controls neutralised,
+/// plus an RFC 8187 `filename*` when the name is not plain ASCII.
+fn content_disposition(disposition: &str, name: &str) -> String {
+    // attr-char of RFC 8187: everything else is percent-encoded.
+    const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '/' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let ascii: String = cleaned
+        .chars()
+        .map(|c| if c.is_ascii() && c != '"' { c } else { '_' })
+        .collect();
+    let mut value = format!("{disposition}; filename=\"{ascii}\"");
+    if ascii != cleaned {
+        value.push_str("; filename*=UTF-8''");
+        value.extend(utf8_percent_encode(&cleaned, ATTR_CHAR));
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_get_a_quoted_filename() {
+        assert_eq!(
+            content_disposition("inline", "factura-0001.pdf"),
+            "inline; filename=\"factura-0001.pdf\""
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_also_get_filename_star() {
+        assert_eq!(
+            content_disposition("attachment", "notas de la reunión.txt"),
+            "attachment; filename=\"notas de la reuni_n.txt\"; filename*=UTF-8''notas%20de%20la%20reuni%C3%B3n.txt"
+        );
+    }
+
+    #[test]
+    fn quotes_and_line_breaks_cannot_escape_the_header() {
+        let value = content_disposition("attachment", "a\"b\r\nSet-Cookie: x.csv");
+        assert!(!value.contains('\r') && !value.contains('\n'));
+        assert!(value.starts_with("attachment; filename=\"a_b__Set-Cookie: x.csv\""));
+        assert!(HeaderValue::from_str(&value).is_ok());
+    }
+
+    #[test]
+    fn active_types_always_download() {
+        for active in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "image/svg+xml",
+            "application/xml",
+            "text/xml",
+            "application/javascript",
+            "text/javascript",
+            "application/xhtml+xml",
+        ] {
+            assert_eq!(disposition_type(Some(active)), "attachment", "{active}");
+        }
+        assert_eq!(disposition_type(Some("image/png")), "inline");
+        assert_eq!(disposition_type(None), "attachment");
+    }
+}

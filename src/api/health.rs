@@ -1,0 +1,21 @@
+//! `GET /`: the old service's authenticated health answer.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::presenter::iso_8601;
+use crate::app::AppState;
+use crate::security::auth::Authenticated;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(status))
+}
+
+async fn status(_: Authenticated) -> Json<Value> {
+    Json(json!({
+        "status": "healthy",
+        "service": "ImprovMX Webhook",
+        "timestamp": iso_8601(chrono::Utc::now()),
+    }))
+}

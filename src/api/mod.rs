@@ -1,0 +1,58 @@
+//! HTTP surface: one router per resource, the shared layers applied here in one place.
+
+mod attachments;
+mod emails;
+mod health;
+mod presenter;
+mod webhook;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Body limit on every route but the webhook, which has its own.
+const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let max_webhook_bytes = state.settings.max_webhook_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(emails::router())
+        .merge(attachments::router())
+        .merge(webhook::router(max_webhook_bytes))
+        .fallback(|| async { ApiError::NotFound("Endpoint not found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .with_state(state)
+}
+
+/// Names the route template, never the raw path, which may carry secrets or names.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::info_span!("request", method = %request.method(), route)
+}
+
+fn panic_response() -> Response {
+    ApiError::Internal("a handler panicked".into()).into_response()
+}

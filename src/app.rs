@@ -1,0 +1,153 @@
+//! The application: settings + store + router, bound to a port (0 in tests), served until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::FromRef;
+use tokio::net::TcpListener;
+
+use crate::config::{ApiKeySource, Settings, resolve_api_keys};
+use crate::security::auth::ApiKeys;
+use crate::store::{self, Store};
+
+/// What every handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where mail is kept.
+    pub store: Arc<dyn Store>,
+    /// The accepted API keys (as digests).
+    pub api_keys: Arc<ApiKeys>,
+    /// The validated settings the server started with.
+    pub settings: Arc<Settings>,
+}
+
+impl FromRef<AppState> for Arc<ApiKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.api_keys.clone()
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens and migrates the store, prepares the API key, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (keys, key_source) = resolve_api_keys(&settings.api_keys, &settings.data_dir)
+            .with_context(|| {
+                format!(
+                    "failed to prepare the API key in {}",
+                    settings.data_dir.display()
+                )
+            })?;
+        let store = open_store(&settings).await?;
+        let address = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
+
+        log_startup(&settings, &key_source, &listener, store.engine());
+        let state = AppState {
+            store,
+            api_keys: Arc::new(ApiKeys::new(&keys)),
+            settings: Arc::new(settings),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let router = crate::api::router(self.state);
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        store.close().await;
+        tracing::info!("stopped");
+        served.context("the server failed")
+    }
+}
+
+/// Opens the store named by `DATABASE_URL` and applies pending migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url.expose();
+    let store = store::open(url)
+        .await
+        .with_context(|| format!("failed to open the database {}", store::redact_url(url)))?;
+    store
+        .migrate()
+        .await
+        .context("failed to migrate the database")?;
+    Ok(store)
+}
+
+fn log_startup(settings: &Settings, keys: &ApiKeySource, listener: &TcpListener, engine: &str) {
+    let database = store::redact_url(settings.database_url.expose());
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(%address, engine, %database, "mailroom listening");
+    match keys {
+        ApiKeySource::Environment => {
+            tracing::info!(
+                keys = settings.api_keys.len(),
+                "API keys from API_KEY/API_KEYS"
+            )
+        }
+        ApiKeySource::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            "API_KEY is unset: generated a key and saved it (mode 0600); read it from that file"
+        ),
+        ApiKeySource::File(path) => {
+            tracing::info!(path = %path.display(), "API_KEY is unset: using the key saved in the data directory")
+        }
+    }
+    if !settings.legacy_mongo_vars.is_empty() {
+        tracing::warn!(
+            variables = %settings.legacy_mongo_vars.join(","),
+            "MONGO_* settings are not used: mailroom stores mail in DATABASE_URL; \
+             bring old mail over with `mongoexport` and `mailroom import-mongo` (see the README)"
+        );
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

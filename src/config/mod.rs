@@ -1,0 +1,206 @@
+//! Settings from the environment (and an optional `.env`), validated at startup.
+//!
+//! Variable names follow the service mailroom replaces (`API_KEY`, `DOMINIO`, …).
+//! Every problem is collected, so a bad configuration is reported in one go.
+
+mod api_key;
+mod env;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub use api_key::{ApiKeySource, resolve_api_keys};
+pub use env::Env;
+
+/// The default body limit on `/webhook`: 70 MiB, enough for ImprovMX's largest mail.
+pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 70 * 1024 * 1024;
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected `text` or `json`".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// May carry a password, hence secret; log it through `store::redact_url`.
+    pub database_url: Secret,
+    /// Where the generated API key (and the default SQLite file) live.
+    pub data_dir: PathBuf,
+    /// `API_KEY` and any `API_KEYS`; empty means "generate one in the data directory".
+    pub api_keys: Vec<Secret>,
+    pub max_webhook_bytes: usize,
+    /// The user's mail domains (`DOMINIO`), lower-cased.
+    pub domains: Vec<String>,
+    pub log_format: LogFormat,
+    /// Old-service variables that are set but no longer used (`MONGO_*`).
+    pub legacy_mongo_vars: Vec<String>,
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let names: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+        Self::from_lookup(|name| std::env::var(name).ok(), &names)
+    }
+
+    /// Reads settings through `lookup`; `names` lists every variable set (for `MONGO_*`).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        names: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut env = Env::new(lookup);
+        let data_dir = PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let default_db = format!("sqlite://{}/mailroom.db", data_dir.display());
+        let mut api_keys: Vec<Secret> =
+            env.string("API_KEY").map(Secret::new).into_iter().collect();
+        api_keys.extend(env.list("API_KEYS").into_iter().map(Secret::new));
+        if api_keys.iter().any(|key| key.expose().len() < 16) {
+            env.problem("API_KEY", "keys must be at least 16 characters long");
+        }
+
+        let settings = Settings {
+            host: env.parse("HOST", IpAddr::from([127, 0, 0, 1])),
+            port: env.parse("PORT", 42010),
+            database_url: Secret::new(env.string("DATABASE_URL").unwrap_or(default_db)),
+            data_dir,
+            api_keys,
+            max_webhook_bytes: env.parse("MAX_WEBHOOK_BYTES", DEFAULT_MAX_WEBHOOK_BYTES),
+            domains: env
+                .list("DOMINIO")
+                .iter()
+                .map(|d| d.to_lowercase())
+                .collect(),
+            log_format: env.parse("LOG_FORMAT", LogFormat::Text),
+            legacy_mongo_vars: names
+                .iter()
+                .filter(|name| name.starts_with("MONGO_"))
+                .cloned()
+                .collect(),
+        };
+        let url = settings.database_url.expose();
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            env.problem(
+                "DATABASE_URL",
+                "must start with sqlite://, postgres:// or postgresql://",
+            );
+        }
+        if settings.max_webhook_bytes < 1024 {
+            env.problem("MAX_WEBHOOK_BYTES", "must be at least 1024");
+        }
+        env.finish().map(|()| settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let names: Vec<String> = map.keys().cloned().collect();
+        Settings::from_lookup(|name| map.get(name).cloned(), &names)
+    }
+
+    #[test]
+    fn defaults_match_the_service_being_replaced() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 42010);
+        assert_eq!(s.database_url.expose(), "sqlite://data/mailroom.db");
+        assert_eq!(s.max_webhook_bytes, 73_400_320);
+        assert!(s.api_keys.is_empty());
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let error = settings(&[
+            ("PORT", "http"),
+            ("HOST", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+        ])
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("PORT"), "{text}");
+        assert!(text.contains("HOST"), "{text}");
+        assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn keys_and_domains_are_lists() {
+        let s = settings(&[
+            ("API_KEY", "0123456789abcdef"),
+            ("API_KEYS", "fedcba9876543210, 1111111111111111"),
+            ("DOMINIO", "PuntoA.ar, example.org"),
+        ])
+        .unwrap();
+        assert_eq!(s.api_keys.len(), 3);
+        assert_eq!(s.domains, ["puntoa.ar", "example.org"]);
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(settings(&[("API_KEY", "short")]).is_err());
+    }
+
+    #[test]
+    fn mongo_variables_are_noticed() {
+        let s = settings(&[("MONGO_HOST", "localhost")]).unwrap();
+        assert_eq!(s.legacy_mongo_vars, ["MONGO_HOST"]);
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let s = settings(&[("API_KEY", "super-secret-value-123")]).unwrap();
+        assert!(!format!("{s:?}").contains("super-secret"));
+    }
+}

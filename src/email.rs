@@ -1,0 +1,201 @@
+//! The canonical mail model shared by every room: ids, stored emails and their parts.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A 24-hex ObjectId-style id: 4 bytes of seconds, 5 random bytes, a 3-byte counter.
+///
+/// The same layout as MongoDB's ObjectId, so ids imported from the old service keep working.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EmailId([u8; 12]);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("an email id is 24 hexadecimal characters")]
+pub struct InvalidEmailId;
+
+impl EmailId {
+    /// A fresh id whose leading bytes are `at`'s seconds, so ids sort roughly by creation.
+    pub fn generate(at: DateTime<Utc>) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        static PROCESS_RANDOM: std::sync::OnceLock<[u8; 5]> = std::sync::OnceLock::new();
+        let random = PROCESS_RANDOM.get_or_init(rand::random);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 12];
+        bytes[..4].copy_from_slice(&(at.timestamp() as u32).to_be_bytes());
+        bytes[4..9].copy_from_slice(random);
+        bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
+        Self(bytes)
+    }
+}
+
+impl FromStr for EmailId {
+    type Err = InvalidEmailId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 24 {
+            return Err(InvalidEmailId);
+        }
+        let mut bytes = [0u8; 12];
+        hex::decode_to_slice(s, &mut bytes).map_err(|_| InvalidEmailId)?;
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for EmailId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for EmailId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailId({self})")
+    }
+}
+
+impl Serialize for EmailId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Which list of an email a part belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    Attachment,
+    Inline,
+}
+
+impl PartKind {
+    /// The field name in the ImprovMX payload and in the stored document.
+    pub fn field(self) -> &'static str {
+        match self {
+            PartKind::Attachment => "attachments",
+            PartKind::Inline => "inlines",
+        }
+    }
+
+    /// The path segment of the index-based download route.
+    pub fn route_segment(self) -> &'static str {
+        self.field()
+    }
+}
+
+/// Metadata of one stored attachment or inline; its bytes live in the blob table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartMeta {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    /// Set when `content` was not valid base64: the bytes served are the text as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_error: Option<String>,
+    /// Any other fields the sender put on the part (`encoding`, …), kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An email as decoded from a delivery, ready to be written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEmail {
+    pub id: EmailId,
+    /// Message-ID + recipients + content hash: the redelivery key, unique in the store.
+    pub dedup_key: String,
+    pub received_at: DateTime<Utc>,
+    pub processed: bool,
+    /// Lower-cased sender address, for the `from_email` filter.
+    pub from_email: Option<String>,
+    pub subject: Option<String>,
+    /// Every payload field except the parts' base64 content (parts hold `PartMeta`).
+    pub document: Map<String, Value>,
+    /// Decoded part bytes keyed by SHA-256 (hex), each stored once.
+    pub blobs: Vec<(String, Vec<u8>)>,
+}
+
+/// A stored email as the store returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEmail {
+    pub id: EmailId,
+    pub received_at: DateTime<Utc>,
+    pub processed: bool,
+    pub document: Map<String, Value>,
+}
+
+impl StoredEmail {
+    /// The parts of one kind, in delivery order.
+    pub fn parts(&self, kind: PartKind) -> Vec<PartMeta> {
+        match self.document.get(kind.field()) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|item| serde_json::from_value(item.clone()).ok())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The form in which subjects and senders are stored for search, and queries compared:
+/// case-folded, without U+0000 (which PostgreSQL text cannot hold).
+pub fn search_key(text: &str) -> String {
+    text.replace('\0', "").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_24_hex_and_round_trip() {
+        let id = EmailId::generate(Utc::now());
+        let text = id.to_string();
+        assert_eq!(text.len(), 24);
+        assert!(text.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(text.parse::<EmailId>().unwrap(), id);
+    }
+
+    #[test]
+    fn ids_carry_their_creation_second() {
+        let at = DateTime::from_timestamp(0x6735_f1a0, 0).unwrap();
+        assert!(EmailId::generate(at).to_string().starts_with("6735f1a0"));
+    }
+
+    #[test]
+    fn consecutive_ids_differ() {
+        let now = Utc::now();
+        assert_ne!(EmailId::generate(now), EmailId::generate(now));
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in [
+            "",
+            "123",
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+            "6735f1a08c1e4b2a9f0a1b2c0",
+            "é735f1a08c1e4b2a9f0a1b2",
+        ] {
+            assert_eq!(bad.parse::<EmailId>(), Err(InvalidEmailId), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn search_keys_are_folded_and_free_of_nul() {
+        assert_eq!(search_key("ÀB\0c"), "àbc");
+    }
+
+    #[test]
+    fn uppercase_hex_is_accepted_and_printed_lowercase() {
+        let id: EmailId = "6735F1A08C1E4B2A9F0A1B2C".parse().unwrap();
+        assert_eq!(id.to_string(), "6735f1a08c1e4b2a9f0a1b2c");
+    }
+}

@@ -1,0 +1,133 @@
+//! `ApiError` → JSON response, in one place. Only this module knows status codes.
+//!
+//! Every error body is `{"success":false,"error":"<short>","message":"<detail>"}`;
+//! 5xx bodies never carry internals, whose cause chain is logged once, here.
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+use crate::telemetry::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{error}")]
+    BadRequest {
+        error: &'static str,
+        message: String,
+    },
+    #[error("missing credentials")]
+    MissingCredentials,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(error: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            error,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MissingCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidApiKey => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The short `error` text and the optional human `message`.
+    fn body(&self) -> (&str, Option<String>) {
+        match self {
+            ApiError::BadRequest { error, message } => (error, Some(message.clone())),
+            ApiError::MissingCredentials => (
+                "Missing API key",
+                Some("Send `Authorization: Bearer <API key>`".into()),
+            ),
+            ApiError::InvalidApiKey => ("Invalid API key", None),
+            ApiError::NotFound(what) => (what, None),
+            ApiError::MethodNotAllowed => ("Method not allowed", None),
+            ApiError::PayloadTooLarge => ("Payload too large", None),
+            ApiError::Store(StoreError::DiskFull) => (
+                "Insufficient storage",
+                Some("The email was not stored; retry later".into()),
+            ),
+            ApiError::Store(StoreError::Closed) => (
+                "Service unavailable",
+                Some("The server is shutting down; retry later".into()),
+            ),
+            ApiError::Store(_) | ApiError::Internal(_) => ("Internal server error", None),
+        }
+    }
+
+    /// Maps a body-buffering failure: too large → 413, anything else → 400.
+    pub fn from_body(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::bad_request("Invalid request body", rejection.body_text())
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request("Invalid query string", rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request("Invalid path", rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(&self), "request failed");
+        }
+        let (error, message) = self.body();
+        let mut body = json!({ "success": false, "error": error });
+        if let Some(message) = message {
+            body["message"] = message.into();
+        }
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::MissingCredentials) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(
+            self,
+            ApiError::Store(StoreError::DiskFull | StoreError::Closed)
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}

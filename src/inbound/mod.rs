@@ -1,0 +1,3 @@
+//! Inbound providers: payloads in, `NewEmail`s out. Pure functions, no I/O.
+
+pub mod improvmx;

@@ -1,0 +1,22 @@
+//! mailroom: a self-hosted mail hub for domains whose mail flows through ImprovMX.
+//!
+//! The rooms, with dependencies running one way (`api`/`cli` → `inbound`/`security` → `store`/`email`):
+//! - [`app`] wires settings, store and router together, serves, and shuts down gracefully.
+//! - [`config`] reads and validates settings from the environment.
+//! - [`error`] maps every API failure to a JSON response.
+//! - [`email`] is the canonical mail model: ids, stored emails, parts.
+//! - [`inbound`] turns provider payloads (ImprovMX) into emails to store.
+//! - [`store`] keeps mail durably on SQLite or PostgreSQL.
+//! - [`api`] holds one router per resource.
+//! - [`security`] authenticates callers.
+//! - [`telemetry`] sets up logging.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod email;
+pub mod error;
+pub mod inbound;
+pub mod security;
+pub mod store;
+pub mod telemetry;

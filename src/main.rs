@@ -1,0 +1,95 @@
+//! The `mailroom` command: parse the CLI, set up logging, dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mailroom::app::{self, Application};
+use mailroom::config::Settings;
+use mailroom::telemetry;
+
+const ENVIRONMENT_HELP: &str = "\
+Configuration comes from the environment and an optional .env file, e.g.:
+  API_KEY        key for the protected routes (generated into DATA_DIR/api_key when unset)
+  DATABASE_URL   sqlite://data/mailroom.db (default) or postgres://user:pass@host/db
+  HOST, PORT     listen address (default 127.0.0.1:42010)
+  DOMINIO        your mail domain(s), comma-separated
+See the README and .env.example for every variable.";
+
+#[derive(Parser)]
+#[command(name = "mailroom", version, about = "Self-hosted mail hub for ImprovMX", after_help = ENVIRONMENT_HELP)]
+struct Cli {
+    /// Read variables from this file instead of ./.env (the environment still wins).
+    #[arg(long, global = true, value_name = "PATH")]
+    env_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the webhook and the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = load_env_file(cli.env_file.as_deref()) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("failed to start the async runtime");
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(settings).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `.env` in the working directory is optional; a file named with `--env-file` is not.
+fn load_env_file(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            dotenvy::from_path(path).with_context(|| format!("failed to read {}", path.display()))
+        }
+        None => match dotenvy::dotenv() {
+            Ok(_) => Ok(()),
+            Err(error) if error.not_found() => Ok(()),
+            Err(error) => Err(error).context("failed to read .env"),
+        },
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await?
+        .run_until(app::shutdown_signal())
+        .await
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = app::open_store(&settings).await?;
+    store.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Who may call what: API keys.
+
+pub mod auth;

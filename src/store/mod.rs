@@ -1,0 +1,153 @@
+//! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::email::{EmailId, NewEmail, StoredEmail};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// The outcome of storing an inbound email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Newly committed under this id.
+    New(EmailId),
+    /// A redelivery of an email already stored under this id; nothing was written.
+    Duplicate(EmailId),
+}
+
+impl Inserted {
+    pub fn id(self) -> EmailId {
+        match self {
+            Inserted::New(id) | Inserted::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Filters and page of `GET /emails`, already validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailQuery {
+    pub limit: u32,
+    pub skip: u64,
+    /// Lower-cased sender address, matched exactly.
+    pub from_email: Option<String>,
+    /// Case-folded literal substring of the subject.
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the disk is full")]
+    DiskFull,
+    #[error("the database is not durable: {0}")]
+    NotDurable(String),
+    #[error("could not prepare the database directory {path}")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// Use cases of the mail store, shared by the API, the importer and the tests.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The engine's name for logs: `sqlite` or `postgres`.
+    fn engine(&self) -> &'static str;
+
+    /// Commits the email and all its part bytes durably, or finds its earlier delivery.
+    async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError>;
+
+    /// A page of emails, newest received first.
+    async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError>;
+
+    async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError>;
+
+    /// The bytes of a stored part, by SHA-256 (hex).
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when the database answers a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Finishes pending writes and closes connections.
+    async fn close(&self);
+}
+
+/// Opens the store named by `url` without migrating it.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The URL with any password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Microseconds since the epoch: how both engines store instants.
+fn to_micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn search_text(text: Option<&str>) -> Option<String> {
+    text.map(crate::email::search_key)
+}
+
+/// Decodes a stored document; a corrupt one is an error, never a panic.
+fn parse_document(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://mail:s3cret@db:5432/mail"),
+            "postgres://mail:***@db:5432/mail"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/mailroom.db"),
+            "sqlite://data/mailroom.db"
+        );
+        assert_eq!(redact_url("postgres://db/mail"), "postgres://db/mail");
+    }
+}

@@ -1,0 +1,173 @@
+//! PostgreSQL engine: one transaction per email with `synchronous_commit=on`.
+//!
+//! Under concurrency the server groups commits itself (one WAL flush for many
+//! transactions), so each request can simply own its transaction.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use super::{
+    EmailQuery, Inserted, Store, StoreError, from_micros, parse_document, search_text, to_micros,
+};
+use crate::email::{EmailId, NewEmail, StoredEmail};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("synchronous_commit", "on")])
+            .application_name("mailroom");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+async fn insert_one(conn: &mut PgConnection, email: &NewEmail) -> Result<Inserted, StoreError> {
+    let document = serde_json::to_string(&email.document)
+        .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(email.id.to_string())
+    .bind(&email.dedup_key)
+    .bind(to_micros(email.received_at))
+    .bind(email.processed)
+    .bind(search_text(email.from_email.as_deref()))
+    .bind(search_text(email.subject.as_deref()))
+    .bind(document)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        // ON CONFLICT waited for any concurrent delivery to commit, so its row is visible now.
+        let existing: String =
+            sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = $1 OR id = $2 LIMIT 1")
+                .bind(&email.dedup_key)
+                .bind(email.id.to_string())
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(Inserted::Duplicate(parse_id(&existing)?));
+    }
+    for (sha256, bytes) in &email.blobs {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(bytes.len() as i64)
+        .bind(bytes.as_slice())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Inserted::New(email.id))
+}
+
+fn parse_id(text: &str) -> Result<EmailId, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn stored_email(row: &PgRow) -> Result<StoredEmail, StoreError> {
+    let id: String = row.try_get("id")?;
+    let document: String = row.try_get("document")?;
+    Ok(StoredEmail {
+        id: parse_id(&id)?,
+        received_at: from_micros(row.try_get("received_at")?),
+        processed: row.try_get("processed")?,
+        document: parse_document(&document)?,
+    })
+}
+
+/// SQLSTATE 53100 is disk_full.
+fn classify(error: StoreError) -> StoreError {
+    match &error {
+        StoreError::Database(e)
+            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("53100") =>
+        {
+            StoreError::DiskFull
+        }
+        _ => error,
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let inserted = insert_one(&mut tx, &email).await?;
+            tx.commit().await?;
+            Ok(inserted)
+        }
+        .await;
+        result.map_err(classify)
+    }
+
+    async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT id, received_at, processed, document FROM emails WHERE TRUE",
+        );
+        if let Some(sender) = &query.from_email {
+            sql.push(" AND from_email = ").push_bind(sender);
+        }
+        if let Some(subject) = &query.subject {
+            sql.push(" AND strpos(subject_folded, ")
+                .push_bind(subject)
+                .push(") > 0");
+        }
+        sql.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.iter().map(stored_email).collect()
+    }
+
+    async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, received_at, processed, document FROM emails WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(stored_email).transpose()
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM blobs WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

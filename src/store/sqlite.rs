@@ -1,0 +1,310 @@
+//! SQLite engine: WAL + `synchronous=FULL`, one writer task with group commit, pooled readers.
+//!
+//! Concurrent deliveries queue at the writer, which commits whatever has queued up in one
+//! durable transaction; each email sits in its own savepoint, so one bad email never fails
+//! its neighbours, and each request is answered only after the commit that holds it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    EmailQuery, Inserted, Store, StoreError, from_micros, parse_document, search_text, to_micros,
+};
+use crate::email::{EmailId, NewEmail, StoredEmail};
+use crate::telemetry::error_chain;
+
+/// At most this many emails share one commit.
+const MAX_BATCH_EMAILS: usize = 256;
+/// A batch stops growing once it holds this many part bytes.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+type Reply = oneshot::Sender<Result<Inserted, StoreError>>;
+
+pub struct SqliteStore {
+    readers: SqlitePool,
+    /// Queue of the writer task; `None` once closed.
+    queue: RwLock<Option<mpsc::Sender<(NewEmail, Reply)>>>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    options: SqliteConnectOptions,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        create_parent_directory(options.get_filename())?;
+
+        let mut writer = SqliteConnection::connect_with(&options).await?;
+        verify_durability(&mut writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone().read_only(true))
+            .await?;
+
+        let (queue, jobs) = mpsc::channel(MAX_BATCH_EMAILS * 4);
+        let task = tokio::spawn(run_writer(writer, jobs));
+        Ok(Self {
+            readers,
+            queue: RwLock::new(Some(queue)),
+            writer: Mutex::new(Some(task)),
+            options,
+        })
+    }
+}
+
+fn create_parent_directory(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to serve unless every commit reaches the disk before it is acknowledged.
+async fn verify_durability(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotDurable(format!(
+            "journal_mode is {mode}, not wal"
+        )));
+    }
+    if synchronous < 2 {
+        return Err(StoreError::NotDurable(format!(
+            "synchronous is {synchronous}, not FULL (2)"
+        )));
+    }
+    Ok(())
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<(NewEmail, Reply)>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch_bytes = part_bytes(&first.0);
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_EMAILS && batch_bytes < MAX_BATCH_BYTES {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    batch_bytes += part_bytes(&job.0);
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (emails, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match commit_batch(&mut conn, &emails).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error_chain(&error), emails = emails.len(), "group commit failed");
+                for reply in replies {
+                    let _ = reply.send(Err(classify(&error)));
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+fn part_bytes(email: &NewEmail) -> usize {
+    email.blobs.iter().map(|(_, bytes)| bytes.len()).sum()
+}
+
+/// One durable transaction for the whole batch; each email in its own savepoint.
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    emails: &[NewEmail],
+) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(emails.len());
+    for email in emails {
+        let mut savepoint = tx.begin().await?;
+        match insert_one(&mut savepoint, email).await {
+            Ok(inserted) => {
+                savepoint.commit().await?;
+                results.push(Ok(inserted));
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                tracing::error!(email_id = %email.id, error = %error_chain(&error), "email not stored");
+                results.push(Err(classify(&error)));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn insert_one(
+    conn: &mut SqliteConnection,
+    email: &NewEmail,
+) -> Result<Inserted, sqlx::Error> {
+    let document =
+        serde_json::to_string(&email.document).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(email.id.to_string())
+    .bind(&email.dedup_key)
+    .bind(to_micros(email.received_at))
+    .bind(email.processed)
+    .bind(search_text(email.from_email.as_deref()))
+    .bind(search_text(email.subject.as_deref()))
+    .bind(document)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        let existing: String =
+            sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = ? OR id = ? LIMIT 1")
+                .bind(&email.dedup_key)
+                .bind(email.id.to_string())
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(Inserted::Duplicate(parse_id(&existing)?));
+    }
+    for (sha256, bytes) in &email.blobs {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(bytes.len() as i64)
+        .bind(bytes.as_slice())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Inserted::New(email.id))
+}
+
+fn parse_id(text: &str) -> Result<EmailId, sqlx::Error> {
+    text.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// SQLITE_FULL (13) is the one failure worth naming to the client.
+fn classify(error: &sqlx::Error) -> StoreError {
+    match error.as_database_error().and_then(|e| e.code()) {
+        Some(code) if code == "13" => StoreError::DiskFull,
+        _ => StoreError::Database(sqlx::Error::Protocol(error.to_string())),
+    }
+}
+
+fn stored_email(row: &SqliteRow) -> Result<StoredEmail, StoreError> {
+    let id: String = row.try_get("id")?;
+    let document: String = row.try_get("document")?;
+    Ok(StoredEmail {
+        id: parse_id(&id)?,
+        received_at: from_micros(row.try_get("received_at")?),
+        processed: row.try_get("processed")?,
+        document: parse_document(&document)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError> {
+        let queue = self.queue.read().expect("queue lock").clone();
+        let queue = queue.ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send((email, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT id, received_at, processed, document FROM emails WHERE 1 = 1",
+        );
+        if let Some(sender) = &query.from_email {
+            sql.push(" AND from_email = ").push_bind(sender);
+        }
+        if let Some(subject) = &query.subject {
+            sql.push(" AND instr(subject_folded, ")
+                .push_bind(subject)
+                .push(") > 0");
+        }
+        sql.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        rows.iter().map(stored_email).collect()
+    }
+
+    async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, received_at, processed, document FROM emails WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.readers)
+                .await?;
+        row.as_ref().map(stored_email).transpose()
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM blobs WHERE sha256 = ?")
+                .bind(sha256)
+                .fetch_optional(&self.readers)
+                .await?,
+        )
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // Migrations write, so they use a connection of their own rather than a reader.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await?;
+        let result = MIGRATOR.run(&pool).await;
+        pool.close().await;
+        Ok(result?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        // Dropping the last sender lets the writer drain its queue and stop.
+        self.queue.write().expect("queue lock").take();
+        if let Some(task) = self.writer.lock().await.take() {
+            let _ = task.await;
+        }
+        self.readers.close().await;
+    }
+}
