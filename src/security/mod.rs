@@ -1,3 +1,4 @@
-//! Who may call what: API keys.
+//! Who may call what: API keys and client addresses.
 
 pub mod auth;
+pub mod client_ip;
