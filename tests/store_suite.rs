@@ -1,0 +1,208 @@
+//! The `Store` conformance suite: the same use cases against SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{Engine, TestDatabase, fixture, small_email};
+use mailroom::email::EmailId;
+use mailroom::inbound::improvmx;
+use mailroom::store::{self, EmailQuery, Inserted, Store, StoreError};
+
+async fn open(engine: Engine) -> (std::sync::Arc<dyn Store>, TestDatabase) {
+    let database = TestDatabase::new(engine).await;
+    let store = store::open(&database.url).await.expect("store opens");
+    store.migrate().await.expect("migrations apply");
+    (store, database)
+}
+
+fn all() -> EmailQuery {
+    EmailQuery {
+        limit: 100,
+        ..EmailQuery::default()
+    }
+}
+
+async fn an_inserted_email_reads_back_with_its_parts(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let email = improvmx::parse(fixture("full-arrays.json").as_bytes(), Utc::now()).unwrap();
+    let (id, document, blobs) = (email.id, email.document.clone(), email.blobs.clone());
+    assert_eq!(
+        store.insert_inbound(email).await.unwrap(),
+        Inserted::New(id)
+    );
+    let stored = store.email(id).await.unwrap().expect("stored");
+    assert_eq!(stored.document, document);
+    assert!(!stored.processed);
+    for (sha256, bytes) in blobs {
+        assert_eq!(
+            store.blob(&sha256).await.unwrap().as_deref(),
+            Some(bytes.as_slice())
+        );
+    }
+    assert_eq!(
+        store.email(EmailId::generate(Utc::now())).await.unwrap(),
+        None
+    );
+    assert_eq!(store.blob("00").await.unwrap(), None);
+    store.close().await;
+}
+
+async fn migrating_twice_is_harmless(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    store.migrate().await.unwrap();
+    store.close().await;
+}
+
+async fn redelivery_returns_the_first_id(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let body = fixture("legacy-string-headers.json");
+    let first = store
+        .insert_inbound(improvmx::parse(body.as_bytes(), Utc::now()).unwrap())
+        .await
+        .unwrap();
+    let again = store
+        .insert_inbound(improvmx::parse(body.as_bytes(), Utc::now()).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(first, Inserted::New(_)));
+    assert_eq!(again, Inserted::Duplicate(first.id()));
+    assert_eq!(store.list_emails(&all()).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+async fn concurrent_inserts_and_redeliveries_do_not_race(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let repeated = fixture("full-arrays.json");
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        let body = if i % 2 == 0 {
+            repeated.clone()
+        } else {
+            small_email(&format!("n{i}"), "a@b.c")
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_inbound(improvmx::parse(body.as_bytes(), Utc::now()).unwrap())
+                .await
+                .unwrap()
+        }));
+    }
+    let results: Vec<Inserted> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let repeated_ids: BTreeSet<EmailId> = results.iter().step_by(2).map(|r| r.id()).collect();
+    assert_eq!(repeated_ids.len(), 1, "every redelivery got the same id");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Inserted::New(_)))
+            .count(),
+        31
+    );
+    assert_eq!(store.list_emails(&all()).await.unwrap().len(), 31);
+    store.close().await;
+}
+
+async fn identical_attachments_are_stored_once_and_shared(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let mut one: serde_json::Value = serde_json::from_str(&fixture("full-arrays.json")).unwrap();
+    let first = improvmx::parse(one.to_string().as_bytes(), Utc::now()).unwrap();
+    one["subject"] = "another email, same PDF".into();
+    let second = improvmx::parse(one.to_string().as_bytes(), Utc::now()).unwrap();
+    let sha = first.blobs[0].0.clone();
+    let (a, b) = (
+        store.insert_inbound(first).await.unwrap(),
+        store.insert_inbound(second).await.unwrap(),
+    );
+    assert_ne!(a.id(), b.id());
+    assert!(store.blob(&sha).await.unwrap().is_some());
+    store.close().await;
+}
+
+async fn lists_sort_by_receive_time_not_by_id(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let now = Utc::now();
+    let older = DateTime::<Utc>::from_timestamp(1_600_000_000, 0).unwrap();
+    let mut late_import = improvmx::parse(
+        small_email("imported later, received earlier", "a@b.c").as_bytes(),
+        older,
+    )
+    .unwrap();
+    late_import.id = EmailId::generate(now + Duration::days(1));
+    let recent = improvmx::parse(small_email("received now", "a@b.c").as_bytes(), now).unwrap();
+    store.insert_inbound(recent.clone()).await.unwrap();
+    store.insert_inbound(late_import.clone()).await.unwrap();
+    let listed: Vec<EmailId> = store
+        .list_emails(&all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(listed, [recent.id, late_import.id]);
+    let stored = store.email(late_import.id).await.unwrap().unwrap();
+    assert_eq!(stored.received_at, older);
+    store.close().await;
+}
+
+async fn a_closed_store_refuses_writes(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    store.close().await;
+    let email = improvmx::parse(b"{}", Utc::now()).unwrap();
+    let result = store.insert_inbound(email).await;
+    assert!(
+        matches!(result, Err(StoreError::Closed | StoreError::Database(_))),
+        "{result:?}"
+    );
+}
+
+engine_tests!(
+    an_inserted_email_reads_back_with_its_parts,
+    migrating_twice_is_harmless,
+    redelivery_returns_the_first_id,
+    concurrent_inserts_and_redeliveries_do_not_race,
+    identical_attachments_are_stored_once_and_shared,
+    lists_sort_by_receive_time_not_by_id,
+    a_closed_store_refuses_writes,
+);
+
+#[test]
+fn both_engines_have_the_same_migration_versions() {
+    let versions = |engine: &str| -> BTreeSet<String> {
+        let dir = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(versions("sqlite"), versions("postgres"));
+}
+
+#[tokio::test]
+async fn sqlite_files_are_in_wal_mode() {
+    use sqlx::Connection;
+    let (store, db) = open(Engine::Sqlite).await;
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn unsupported_database_urls_are_refused_with_the_password_hidden() {
+    let error = store::open("mysql://root:hunter2@db/mail")
+        .await
+        .err()
+        .expect("refused");
+    let text = error.to_string();
+    assert!(text.contains("mysql://root:***@db/mail"), "{text}");
+    assert!(!text.contains("hunter2"));
+}
