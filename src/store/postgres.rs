@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 
 use super::{
     EmailQuery, Inserted, Store, StoreError, from_micros, parse_document, search_text, to_micros,
@@ -25,6 +25,9 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)?
             .options([("synchronous_commit", "on")])
             .application_name("mailroom");
+        // One direct connection first: a wrong host or password fails at once with its
+        // real cause, instead of as a pool timeout half a minute later.
+        PgConnection::connect_with(&options).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect_with(options)

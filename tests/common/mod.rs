@@ -21,6 +21,16 @@ pub enum Engine {
     Postgres,
 }
 
+impl Engine {
+    /// The name `Store::engine` reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
 /// Generates one test per engine from `async fn name(engine: Engine)`.
 /// The PostgreSQL variants are ignored (and reported so) unless the URL is set at build time.
 #[macro_export]
