@@ -9,6 +9,7 @@ use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
 use crate::config::{ApiKeySource, Settings, resolve_api_keys};
+use crate::security::Security;
 use crate::security::auth::ApiKeys;
 use crate::store::{self, Store};
 
@@ -21,6 +22,14 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// The validated settings the server started with.
     pub settings: Arc<Settings>,
+    /// Client-IP resolution, rate limits, lockouts, webhook authenticity (in memory).
+    pub security: Arc<Security>,
+}
+
+impl FromRef<AppState> for Arc<Security> {
+    fn from_ref(state: &AppState) -> Self {
+        state.security.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<ApiKeys> {
@@ -54,6 +63,7 @@ impl Application {
         let state = AppState {
             store,
             api_keys: Arc::new(ApiKeys::new(&keys)),
+            security: Arc::new(Security::new(&settings.security)),
             settings: Arc::new(settings),
         };
         Ok(Self { listener, state })

@@ -24,11 +24,19 @@ pub enum ApiError {
     #[error("invalid API key")]
     InvalidApiKey,
     #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
     NotFound(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A per-IP rate limit; `message` names it (`Rate limit exceeded: 30 per 1 minute`).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    /// Too many failed authentications from this client IP.
+    #[error("locked out")]
+    LockedOut { retry_after: u64 },
     #[error("storage failure")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -48,9 +56,13 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::MissingCredentials => StatusCode::UNAUTHORIZED,
             ApiError::InvalidApiKey => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,9 +78,13 @@ impl ApiError {
                 Some("Send `Authorization: Bearer <API key>`".into()),
             ),
             ApiError::InvalidApiKey => ("Invalid API key", None),
-            ApiError::NotFound(what) => (what, None),
+            ApiError::Forbidden(what) | ApiError::NotFound(what) => (what, None),
             ApiError::MethodNotAllowed => ("Method not allowed", None),
             ApiError::PayloadTooLarge => ("Payload too large", None),
+            ApiError::RateLimited { message, .. } => (message, None),
+            ApiError::LockedOut { .. } => {
+                ("Too many failed attempts. Please try again later.", None)
+            }
             ApiError::Store(StoreError::DiskFull) => (
                 "Insufficient storage",
                 Some("The email was not stored; retry later".into()),
@@ -127,6 +143,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        if let ApiError::RateLimited { retry_after, .. } | ApiError::LockedOut { retry_after } =
+            self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         response
     }

@@ -1,4 +1,6 @@
-//! `POST /webhook`: ImprovMX deliveries, acknowledged only once durably stored.
+//! `POST /webhook` (or `/webhook/<WEBHOOK_SECRET>`): ImprovMX deliveries, acknowledged
+//! only once durably stored. Who may deliver is decided before the body is read, by
+//! `security::guard`; the secret route's template keeps the secret out of logs.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -15,6 +17,7 @@ use crate::store::Inserted;
 pub fn router(max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/webhook", post(receive))
+        .route("/webhook/{secret}", post(receive))
         .layer(DefaultBodyLimit::max(max_bytes))
 }
 

@@ -5,6 +5,7 @@
 
 mod api_key;
 mod env;
+mod security;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use api_key::{ApiKeySource, resolve_api_keys};
 pub use env::Env;
+pub use security::SecuritySettings;
 
 /// The default body limit on `/webhook`: 70 MiB, enough for ImprovMX's largest mail.
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 70 * 1024 * 1024;
@@ -70,6 +72,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Old-service variables that are set but no longer used (`MONGO_*`).
     pub legacy_mongo_vars: Vec<String>,
+    /// Trusted proxies, webhook authenticity, CORS, rate limits, lockout.
+    pub security: SecuritySettings,
 }
 
 /// Every configuration problem found, one per line.
@@ -117,6 +121,7 @@ impl Settings {
                 .filter(|name| name.starts_with("MONGO_"))
                 .cloned()
                 .collect(),
+            security: SecuritySettings::from_env(&mut env),
         };
         let url = settings.database_url.expose();
         if !["sqlite:", "postgres://", "postgresql://"]

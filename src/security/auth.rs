@@ -1,12 +1,18 @@
-//! Bearer API keys: constant-time comparison over fixed-length digests.
+//! Bearer API keys: constant-time comparison over fixed-length digests, behind the
+//! brute-force lockout. Only the `Authorization` header is read (never the query
+//! string), and a key never reaches a log line.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath};
 use axum::http::{HeaderMap, header, request::Parts};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::Security;
+use super::client_ip::client_ip;
 use crate::config::Secret;
 use crate::error::ApiError;
 
@@ -64,6 +70,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, CredentialsError> {
 }
 
 /// Proof that the request carried a valid API key. Handlers take it as an argument.
+///
+/// A locked-out client IP gets 429 before its key is even looked at; a wrong key counts
+/// towards the lockout, a right one clears the count.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated;
 
@@ -71,23 +80,65 @@ impl<S> FromRequestParts<S> for Authenticated
 where
     S: Send + Sync,
     Arc<ApiKeys>: FromRef<S>,
+    Arc<Security>: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<ApiKeys>::from_ref(state);
+        let security = Arc::<Security>::from_ref(state);
+        let lockout = &security.lockout;
+        let ip = client_ip(&parts.extensions).map(|c| c.0);
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        let now = Instant::now();
+        if let Some(ip) = ip
+            && let Err(left) = lockout.check(ip, now)
+        {
+            tracing::warn!(client_ip = %ip, route, "request from a locked-out client");
+            return Err(ApiError::LockedOut {
+                retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+            });
+        }
         match bearer_token(&parts.headers) {
-            Ok(token) if keys.accepts(token) => Ok(Authenticated),
+            Ok(token) if keys.accepts(token) => {
+                if let Some(ip) = ip {
+                    lockout.succeed(ip);
+                }
+                Ok(Authenticated)
+            }
             Ok(_) => {
-                tracing::warn!(route = parts.uri.path(), "invalid API key");
+                fail(&security, ip, route, now);
                 Err(ApiError::InvalidApiKey)
             }
-            Err(CredentialsError::Missing) => Err(ApiError::MissingCredentials),
-            Err(CredentialsError::Ambiguous) => Err(ApiError::bad_request(
-                "Invalid Authorization header",
-                "send exactly one Authorization header",
-            )),
+            Err(CredentialsError::Missing) => {
+                tracing::warn!(client_ip = %shown(ip), route, "request without an API key");
+                Err(ApiError::MissingCredentials)
+            }
+            Err(CredentialsError::Ambiguous) => {
+                tracing::warn!(client_ip = %shown(ip), route, "request with two Authorization headers");
+                Err(ApiError::bad_request(
+                    "Invalid Authorization header",
+                    "send exactly one Authorization header",
+                ))
+            }
         }
+    }
+}
+
+fn shown(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// Logs a wrong key (never the key itself) and counts it towards the lockout.
+fn fail(security: &Security, ip: Option<IpAddr>, route: &str, now: Instant) {
+    tracing::warn!(client_ip = %shown(ip), route, "invalid API key");
+    if let Some(ip) = ip
+        && security.lockout.fail(ip, now)
+    {
+        tracing::warn!(client_ip = %ip, route, "too many failed authentications: locked out");
     }
 }
 

@@ -1,4 +1,45 @@
-//! Who may call what: API keys and client addresses.
+//! Who may call what: API keys, client addresses, limits, lockouts, webhook authenticity.
+//!
+//! All state (counters, lockouts) lives in memory, per instance.
 
 pub mod auth;
 pub mod client_ip;
+pub mod cors;
+pub mod guard;
+pub mod lockout;
+pub mod rate_limit;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use crate::config::SecuritySettings;
+use client_ip::IpSet;
+use lockout::Lockout;
+use rate_limit::RateLimiter;
+use webhook::WebhookPolicy;
+
+/// The security state of one running instance.
+pub struct Security {
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<IpSet>,
+    /// Per-route, per-IP request counters.
+    pub limiter: RateLimiter,
+    /// Failed-authentication counts and lockouts per IP.
+    pub lockout: Lockout,
+    /// Who may deliver to the webhook.
+    pub webhook: WebhookPolicy,
+}
+
+impl Security {
+    pub fn new(settings: &SecuritySettings) -> Self {
+        Self {
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            limiter: RateLimiter::new(settings.rate_limits.clone()),
+            lockout: Lockout::new(settings.lockout),
+            webhook: WebhookPolicy::new(
+                settings.webhook_secret.as_ref(),
+                settings.webhook_allowed_ips.clone(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! Per-client-IP request limits: the policy per route, in one place, and an atomic counter.
+//!
+//! Each policy holds one or more fixed windows (`30/minute`, `50/hour,200/day`), anchored
+//! at a client's first request. A request passes only if every window has room, and then
+//! counts in all of them; check and count happen under one lock, so concurrent requests
+//! at the boundary never overshoot. IPv6 clients are counted per /64, the block a single
+//! subscriber usually holds. Expired buckets are swept, so memory follows active clients.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Which limits a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Webhook,
+    Health,
+    Docs,
+    List,
+    Get,
+    Attachment,
+    /// Every route without its own policy.
+    Global,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 7] = [
+        Policy::Webhook,
+        Policy::Health,
+        Policy::Docs,
+        Policy::List,
+        Policy::Get,
+        Policy::Attachment,
+        Policy::Global,
+    ];
+
+    /// The environment variable that overrides the default.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Policy::Webhook => "RATE_LIMIT_WEBHOOK",
+            Policy::Health => "RATE_LIMIT_HEALTH",
+            Policy::Docs => "RATE_LIMIT_DOCS",
+            Policy::List => "RATE_LIMIT_LIST",
+            Policy::Get => "RATE_LIMIT_GET",
+            Policy::Attachment => "RATE_LIMIT_ATTACHMENT",
+            Policy::Global => "RATE_LIMIT_GLOBAL",
+        }
+    }
+
+    /// The limits of the service mailroom replaces.
+    pub fn default_limits(self) -> &'static str {
+        match self {
+            Policy::Webhook => "200/minute",
+            Policy::Health => "30/minute",
+            Policy::Docs => "60/minute",
+            Policy::List => "20/minute",
+            Policy::Get => "30/minute",
+            Policy::Attachment => "10/minute",
+            Policy::Global => "50/hour,200/day",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Policy::Webhook => "webhook",
+            Policy::Health => "health",
+            Policy::Docs => "docs",
+            Policy::List => "list",
+            Policy::Get => "get",
+            Policy::Attachment => "attachment",
+            Policy::Global => "global",
+        }
+    }
+
+    /// The policy of a route template (`None`: no route matched); `None` back means exempt.
+    ///
+    /// Exempt: the probes (`/healthz`, `/readyz`) and the send API (`/api/email/…`),
+    /// which counts accepted emails with limits of its own.
+    pub fn for_route(template: Option<&str>) -> Option<Policy> {
+        let Some(template) = template else {
+            return Some(Policy::Global);
+        };
+        Some(match template {
+            "/healthz" | "/readyz" => return None,
+            t if t.starts_with("/api/email/") => return None,
+            "/webhook" | "/webhook/{secret}" => Policy::Webhook,
+            "/" => Policy::Health,
+            t if t == "/docs" || t.starts_with("/docs/") => Policy::Docs,
+            "/emails" => Policy::List,
+            "/emails/{id}" => Policy::Get,
+            t if t.starts_with("/emails/{id}/") => Policy::Attachment,
+            _ => Policy::Global,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Unit {
+    fn seconds(self) -> u64 {
+        match self {
+            Unit::Second => 1,
+            Unit::Minute => 60,
+            Unit::Hour => 3600,
+            Unit::Day => 86_400,
+        }
+    }
+}
+
+/// `count` requests per `unit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub unit: Unit,
+}
+
+impl Limit {
+    pub fn window(self) -> Duration {
+        Duration::from_secs(self.unit.seconds())
+    }
+}
+
+/// As the old service said it: `30 per 1 minute`.
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.unit {
+            Unit::Second => "second",
+            Unit::Minute => "minute",
+            Unit::Hour => "hour",
+            Unit::Day => "day",
+        };
+        write!(f, "{} per 1 {unit}", self.count)
+    }
+}
+
+/// Parses `30/minute`, `50/hour,200/day` or `off` (no limit: an empty list).
+pub fn parse_limits(text: &str) -> Result<Vec<Limit>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Vec::new());
+    }
+    text.split(',').map(parse_limit).collect()
+}
+
+fn parse_limit(item: &str) -> Result<Limit, String> {
+    let expected = || format!("{item:?} is not N/second, N/minute, N/hour, N/day or off");
+    let (count, unit) = item.trim().split_once('/').ok_or_else(expected)?;
+    let count: u32 = count.trim().parse().map_err(|_| expected())?;
+    if count == 0 {
+        return Err(format!(
+            "{item:?}: the count must be at least 1 (use `off`)"
+        ));
+    }
+    let unit = match unit.trim().to_ascii_lowercase().trim_end_matches('s') {
+        "second" | "sec" => Unit::Second,
+        "minute" | "min" => Unit::Minute,
+        "hour" => Unit::Hour,
+        "day" => Unit::Day,
+        _ => return Err(expected()),
+    };
+    Ok(Limit { count, unit })
+}
+
+/// The limits of every policy, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits(HashMap<Policy, Vec<Limit>>);
+
+impl RateLimits {
+    pub fn new(limits: impl IntoIterator<Item = (Policy, Vec<Limit>)>) -> Self {
+        Self(limits.into_iter().collect())
+    }
+
+    pub fn of(&self, policy: Policy) -> &[Limit] {
+        self.0.get(&policy).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::new(Policy::ALL.map(|policy| {
+            let limits = parse_limits(policy.default_limits()).expect("valid defaults");
+            (policy, limits)
+        }))
+    }
+}
+
+/// Where one window of a policy stands for one client, after this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowStatus {
+    pub limit: Limit,
+    pub remaining: u32,
+    pub reset: Duration,
+}
+
+/// The outcome of counting one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub policy: Policy,
+    pub windows: Vec<WindowStatus>,
+    /// The window that refused the request, if one did.
+    pub exceeded: Option<WindowStatus>,
+}
+
+impl Quota {
+    /// Whole seconds until the refusing window resets (at least 1).
+    pub fn retry_after(&self) -> u64 {
+        self.exceeded.map_or(0, |w| ceil_secs(w.reset))
+    }
+
+    /// The IETF `RateLimit-Policy` and `RateLimit` header values
+    /// (draft-ietf-httpapi-ratelimit-headers: `"name";q=30;w=60`, `"name";r=29;t=60`).
+    pub fn header_values(&self) -> (String, String) {
+        let name =
+            |w: &WindowStatus| format!("\"{}-{}\"", self.policy.name(), w.limit.unit.seconds());
+        let policy = self
+            .windows
+            .iter()
+            .map(|w| {
+                format!(
+                    "{};q={};w={}",
+                    name(w),
+                    w.limit.count,
+                    w.limit.unit.seconds()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let state = self
+            .windows
+            .iter()
+            .map(|w| format!("{};r={};t={}", name(w), w.remaining, ceil_secs(w.reset)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (policy, state)
+    }
+}
+
+fn ceil_secs(duration: Duration) -> u64 {
+    let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+/// How often expired buckets are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
+}
+
+struct Buckets {
+    map: HashMap<(Policy, IpAddr), Vec<Window>>,
+    last_sweep: Instant,
+}
+
+/// The counters of one instance, in memory.
+pub struct RateLimiter {
+    limits: RateLimits,
+    buckets: Mutex<Buckets>,
+}
+
+impl RateLimiter {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            limits,
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+        }
+    }
+
+    /// Counts one request by `ip` against `policy`, unless a window is full;
+    /// `None` when the policy has no limits (`off`).
+    pub fn check(&self, policy: Policy, ip: IpAddr, now: Instant) -> Option<Quota> {
+        let limits = self.limits.of(policy);
+        if limits.is_empty() {
+            return None;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if now.saturating_duration_since(buckets.last_sweep) >= SWEEP_EVERY {
+            buckets.sweep(&self.limits, now);
+        }
+        let windows = buckets.map.entry((policy, bucket(ip))).or_insert_with(|| {
+            vec![
+                Window {
+                    start: now,
+                    count: 0
+                };
+                limits.len()
+            ]
+        });
+        for (window, limit) in windows.iter_mut().zip(limits) {
+            if now.saturating_duration_since(window.start) >= limit.window() {
+                *window = Window {
+                    start: now,
+                    count: 0,
+                };
+            }
+        }
+        let full = |(w, l): (&Window, &Limit)| w.count >= l.count;
+        let refused = windows.iter().zip(limits).any(full);
+        if !refused {
+            windows.iter_mut().for_each(|w| w.count += 1);
+        }
+        let status = |(w, l): (&Window, &Limit)| WindowStatus {
+            limit: *l,
+            remaining: l.count.saturating_sub(w.count),
+            reset: (w.start + l.window()).saturating_duration_since(now),
+        };
+        let statuses: Vec<WindowStatus> = windows.iter().zip(limits).map(status).collect();
+        let exceeded = refused
+            .then(|| {
+                windows
+                    .iter()
+                    .zip(limits)
+                    .filter(|pair| full(*pair))
+                    .map(status)
+                    .max_by_key(|w| w.reset)
+            })
+            .flatten();
+        Some(Quota {
+            policy,
+            windows: statuses,
+            exceeded,
+        })
+    }
+
+    /// Drops every bucket whose windows have all expired.
+    pub fn sweep(&self, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.sweep(&self.limits, now);
+    }
+
+    /// How many client buckets are held (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.map.len()
+    }
+}
+
+impl Buckets {
+    fn sweep(&mut self, limits: &RateLimits, now: Instant) {
+        self.map.retain(|(policy, _), windows| {
+            windows
+                .iter()
+                .zip(limits.of(*policy))
+                .any(|(w, l)| now.saturating_duration_since(w.start) < l.window())
+        });
+        self.last_sweep = now;
+    }
+}
+
+/// The key a client is counted under: the address, or its /64 for IPv6.
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(policy: Policy, text: &str) -> RateLimiter {
+        RateLimiter::new(RateLimits::new([(policy, parse_limits(text).unwrap())]))
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_parse_to_the_documented_limits() {
+        let limits = RateLimits::default();
+        let text = |p| {
+            limits
+                .of(p)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(text(Policy::Webhook), "200 per 1 minute");
+        assert_eq!(text(Policy::Health), "30 per 1 minute");
+        assert_eq!(text(Policy::Docs), "60 per 1 minute");
+        assert_eq!(text(Policy::List), "20 per 1 minute");
+        assert_eq!(text(Policy::Get), "30 per 1 minute");
+        assert_eq!(text(Policy::Attachment), "10 per 1 minute");
+        assert_eq!(text(Policy::Global), "50 per 1 hour, 200 per 1 day");
+    }
+
+    #[test]
+    fn limits_parse_leniently_and_refuse_nonsense() {
+        assert_eq!(parse_limits("off").unwrap(), []);
+        assert_eq!(parse_limits(" OFF ").unwrap(), []);
+        let parsed = parse_limits("3/second, 5/Minutes,7/hours,9/DAY").unwrap();
+        let units: Vec<Unit> = parsed.iter().map(|l| l.unit).collect();
+        assert_eq!(units, [Unit::Second, Unit::Minute, Unit::Hour, Unit::Day]);
+        for bad in [
+            "",
+            "30",
+            "30/fortnight",
+            "0/minute",
+            "-1/minute",
+            "x/minute",
+            "30/minute,",
+        ] {
+            assert!(parse_limits(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn routes_map_to_their_policies() {
+        let table = [
+            (Some("/webhook"), Some(Policy::Webhook)),
+            (Some("/webhook/{secret}"), Some(Policy::Webhook)),
+            (Some("/"), Some(Policy::Health)),
+            (Some("/docs"), Some(Policy::Docs)),
+            (Some("/emails"), Some(Policy::List)),
+            (Some("/emails/{id}"), Some(Policy::Get)),
+            (
+                Some("/emails/{id}/attachment/{name}"),
+                Some(Policy::Attachment),
+            ),
+            (
+                Some("/emails/{id}/inlines/{index}"),
+                Some(Policy::Attachment),
+            ),
+            (Some("/something/new"), Some(Policy::Global)),
+            (None, Some(Policy::Global)),
+            (Some("/healthz"), None),
+            (Some("/readyz"), None),
+            (Some("/api/email/send"), None),
+            (Some("/api/email/stats"), None),
+        ];
+        for (route, policy) in table {
+            assert_eq!(Policy::for_route(route), policy, "{route:?}");
+        }
+    }
+
+    #[test]
+    fn the_limit_refuses_the_next_request_until_the_window_resets() {
+        let limiter = limiter(Policy::List, "3/minute");
+        let start = Instant::now();
+        let client = ip("203.0.113.7");
+        for remaining in [2, 1, 0] {
+            let quota = limiter.check(Policy::List, client, start).unwrap();
+            assert_eq!(quota.exceeded, None);
+            assert_eq!(quota.windows[0].remaining, remaining);
+        }
+        let refused = limiter
+            .check(Policy::List, client, start + Duration::from_secs(20))
+            .unwrap();
+        assert_eq!(
+            refused.exceeded.unwrap().limit.to_string(),
+            "3 per 1 minute"
+        );
+        assert_eq!(refused.retry_after(), 40);
+        // Another client and another policy have buckets of their own.
+        let other = limiter
+            .check(Policy::List, ip("203.0.113.8"), start)
+            .unwrap();
+        assert_eq!(other.exceeded, None);
+        assert!(limiter.check(Policy::Get, client, start).is_none());
+        let later = start + Duration::from_secs(60);
+        assert_eq!(
+            limiter.check(Policy::List, client, later).unwrap().exceeded,
+            None
+        );
+    }
+
+    #[test]
+    fn a_refused_request_is_not_counted_in_any_window() {
+        let limiter = limiter(Policy::Global, "2/second,3/minute");
+        let start = Instant::now();
+        let client = ip("198.51.100.1");
+        let at = |ms| start + Duration::from_millis(ms);
+        assert!(
+            limiter
+                .check(Policy::Global, client, at(0))
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        assert!(
+            limiter
+                .check(Policy::Global, client, at(1))
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        let refused = limiter.check(Policy::Global, client, at(2)).unwrap();
+        assert_eq!(refused.exceeded.unwrap().limit.unit, Unit::Second);
+        // The second resets; the minute has one request left, not zero.
+        assert!(
+            limiter
+                .check(Policy::Global, client, at(1000))
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        let refused = limiter.check(Policy::Global, client, at(1001)).unwrap();
+        assert_eq!(refused.exceeded.unwrap().limit.unit, Unit::Minute);
+        assert_eq!(refused.retry_after(), 59);
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_mapped_ipv4_is_ipv4() {
+        let limiter = limiter(Policy::Get, "1/minute");
+        let now = Instant::now();
+        assert!(
+            limiter
+                .check(Policy::Get, ip("2001:db8:0:1::1"), now)
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        assert!(
+            limiter
+                .check(Policy::Get, ip("2001:db8:0:1::2"), now)
+                .unwrap()
+                .exceeded
+                .is_some()
+        );
+        assert!(
+            limiter
+                .check(Policy::Get, ip("2001:db8:0:2::1"), now)
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        assert!(
+            limiter
+                .check(Policy::Get, ip("192.0.2.1"), now)
+                .unwrap()
+                .exceeded
+                .is_none()
+        );
+        assert!(
+            limiter
+                .check(Policy::Get, ip("::ffff:192.0.2.1"), now)
+                .unwrap()
+                .exceeded
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn expired_buckets_are_swept() {
+        let limiter = limiter(Policy::Docs, "5/second");
+        let start = Instant::now();
+        for n in 0..10_000u32 {
+            limiter.check(Policy::Docs, IpAddr::from(n.to_be_bytes()), start);
+        }
+        assert_eq!(limiter.tracked(), 10_000);
+        limiter.sweep(start + Duration::from_millis(500));
+        assert_eq!(limiter.tracked(), 10_000);
+        limiter.sweep(start + Duration::from_secs(1));
+        assert_eq!(limiter.tracked(), 0);
+        // The periodic sweep runs on its own as requests arrive.
+        limiter.check(Policy::Docs, ip("192.0.2.1"), start);
+        limiter.check(Policy::Docs, ip("192.0.2.2"), start + SWEEP_EVERY * 2);
+        assert_eq!(limiter.tracked(), 1);
+    }
+
+    #[test]
+    fn headers_follow_the_ietf_draft() {
+        let limiter = limiter(Policy::Global, "50/hour,200/day");
+        let quota = limiter
+            .check(Policy::Global, ip("192.0.2.1"), Instant::now())
+            .unwrap();
+        let (policy, state) = quota.header_values();
+        assert_eq!(
+            policy,
+            "\"global-3600\";q=50;w=3600, \"global-86400\";q=200;w=86400"
+        );
+        assert_eq!(
+            state,
+            "\"global-3600\";r=49;t=3600, \"global-86400\";r=199;t=86400"
+        );
+    }
+}
