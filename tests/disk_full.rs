@@ -54,7 +54,9 @@ async fn a_full_disk_answers_507_and_keeps_what_was_acknowledged() {
         url: format!("sqlite://{}/mailroom.db", data.display()),
         dir: tempfile::tempdir().unwrap(),
     };
-    let app = TestApp::spawn_on(database, &[("DATA_DIR", data.to_str().unwrap())]).await;
+    let mut vars = common::UNLIMITED.to_vec();
+    vars.push(("DATA_DIR", data.to_str().unwrap()));
+    let app = TestApp::spawn_on(database, &vars).await;
     assert_eq!(app.store.engine(), Engine::Sqlite.name());
 
     let mut acknowledged = Vec::new();

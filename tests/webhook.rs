@@ -180,7 +180,7 @@ async fn stored_mail_survives_a_restart(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let id = app.deliver(fixture("full-arrays.json")).await;
     let database = app.stop().await;
-    let app = TestApp::spawn_on(database, &[]).await;
+    let app = TestApp::spawn_on(database, common::UNLIMITED).await;
     let (status, json) = app.get_json(&format!("/emails/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(json["email"]["subject"], "Factura de noviembre");

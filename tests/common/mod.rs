@@ -15,6 +15,17 @@ use tokio::task::JoinHandle;
 
 pub const API_KEY: &str = "test-api-key-0123456789abcdef";
 
+/// Turns every per-IP rate limit off, for tests about something else.
+pub const UNLIMITED: &[(&str, &str)] = &[
+    ("RATE_LIMIT_WEBHOOK", "off"),
+    ("RATE_LIMIT_HEALTH", "off"),
+    ("RATE_LIMIT_DOCS", "off"),
+    ("RATE_LIMIT_LIST", "off"),
+    ("RATE_LIMIT_GET", "off"),
+    ("RATE_LIMIT_ATTACHMENT", "off"),
+    ("RATE_LIMIT_GLOBAL", "off"),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -105,8 +116,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A server for functional tests: per-IP rate limits off, everything else default.
     pub async fn spawn(engine: Engine) -> Self {
-        Self::spawn_with(engine, &[]).await
+        Self::spawn_with(engine, UNLIMITED).await
     }
 
     /// Starts the server with extra environment variables on top of the test defaults.
