@@ -31,6 +31,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("storage failure")]
     Store(#[from] StoreError),
+    /// A readiness probe found the database unreachable.
+    #[error("not ready")]
+    NotReady,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,7 +55,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Closed) | ApiError::NotReady => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +81,10 @@ impl ApiError {
             ApiError::Store(StoreError::Closed) => (
                 "Service unavailable",
                 Some("The server is shutting down; retry later".into()),
+            ),
+            ApiError::NotReady => (
+                "Service unavailable",
+                Some("The database does not answer".into()),
             ),
             ApiError::Store(_) | ApiError::Internal(_) => ("Internal server error", None),
         }
@@ -122,7 +131,7 @@ impl IntoResponse for ApiError {
         }
         if matches!(
             self,
-            ApiError::Store(StoreError::DiskFull | StoreError::Closed)
+            ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady
         ) {
             response
                 .headers_mut()

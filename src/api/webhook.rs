@@ -18,6 +18,23 @@ pub fn router(max_bytes: usize) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(max_bytes))
 }
 
+/// An ImprovMX delivery, answered only once the email and its parts are on disk.
+///
+/// A redelivery answers 200 with the first `email_id` and stores nothing. Any 5xx means
+/// "not stored": ImprovMX retries.
+#[utoipa::path(
+    post,
+    path = "/webhook",
+    tag = "webhook",
+    request_body(content = super::docs::schemas::ImprovMxPayload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
+        (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES", body = super::docs::ErrorBody),
+        (status = 503, description = "Shutting down: not stored, retry", body = super::docs::ErrorBody),
+        (status = 507, description = "Disk full: not stored, retry", body = super::docs::ErrorBody),
+    )
+)]
 async fn receive(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
