@@ -54,11 +54,13 @@ fi
 
 # 1. The binary: the one given, or a fresh release build.
 if [[ -z $binary ]]; then
-  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) or pass --binary PATH"
   if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
-    # Build as the invoking user, so target/ does not end up owned by root.
-    run sudo -u "$SUDO_USER" -H cargo build --release --locked --manifest-path "$repo/Cargo.toml"
+    # Build as the invoking user (with their rustup PATH), so target/ is not owned by root.
+    sudo -u "$SUDO_USER" -H bash -lc 'command -v cargo' >/dev/null \
+      || die "cargo not found for $SUDO_USER: install Rust (https://rustup.rs) or pass --binary PATH"
+    run sudo -u "$SUDO_USER" -H bash -lc "cargo build --release --locked --manifest-path '$repo/Cargo.toml'"
   else
+    command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) or pass --binary PATH"
     run cargo build --release --locked --manifest-path "$repo/Cargo.toml"
   fi
   binary=$repo/target/release/mailroom
