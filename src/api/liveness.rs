@@ -57,3 +57,71 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiErro
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::email::{EmailId, NewEmail, StoredEmail};
+    use crate::security::auth::ApiKeys;
+    use crate::store::{EmailQuery, Inserted, Store, StoreError};
+
+    /// A store whose database never answers.
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl Store for Unreachable {
+        fn engine(&self) -> &'static str {
+            "unreachable"
+        }
+        async fn insert_inbound(&self, _: NewEmail) -> Result<Inserted, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn list_emails(&self, _: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn email(&self, _: EmailId) -> Result<Option<StoredEmail>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn migrate(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+        }
+        async fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_without_detail_when_the_database_is_down() {
+        let state = AppState {
+            store: Arc::new(Unreachable),
+            api_keys: Arc::new(ApiKeys::new(&[])),
+            settings: Arc::new(Settings::from_lookup(|_| None, &[]).unwrap()),
+        };
+        let response = ready(State(state)).await.unwrap_err().into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("pool") && !text.contains("unreachable"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn healthz_needs_nothing() {
+        assert_eq!(live().await.0.status, "ok");
+    }
+}

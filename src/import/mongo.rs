@@ -246,7 +246,7 @@ fn read_lines(mut reader: impl BufRead, sender: &Sender) -> std::io::Result<()> 
             continue;
         }
         let document = serde_json::from_slice::<Value>(text)
-            .map_err(|e| BadDocument::NotJson(e.to_string()))
+            .map_err(|e| BadDocument::NotJson(within_line(&e)))
             .and_then(convert);
         if sender
             .blocking_send((Position::Line(number), document))
@@ -255,6 +255,15 @@ fn read_lines(mut reader: impl BufRead, sender: &Sender) -> std::io::Result<()> 
             return Ok(()); // the importer stopped; it reports why
         }
     }
+}
+
+/// serde's message with the column only: its "line 1" would read as the file's first line.
+fn within_line(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    format!("{message} (column {})", error.column())
 }
 
 /// Streams the array's elements; a syntax error ends the array, reported at its index.
