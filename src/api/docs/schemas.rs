@@ -37,7 +37,7 @@ pub struct Status {
 #[derive(ToSchema)]
 pub struct ImprovMxPayload {
     /// Header name → a string, or an array of strings.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub headers: Option<BTreeMap<String, Value>>,
     pub to: Option<Vec<Mailbox>>,
     pub from: Option<Mailbox>,
@@ -89,7 +89,7 @@ pub struct Email {
     /// 24 hexadecimal characters; ids imported from the old MongoDB keep working.
     #[schema(rename = "_id", example = "6735f1a08c1e4b2a9f0a1b2c")]
     pub id: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub headers: Option<BTreeMap<String, Value>>,
     pub to: Option<Vec<Mailbox>>,
     pub from: Option<Mailbox>,
@@ -102,8 +102,8 @@ pub struct Email {
     pub timestamp: Option<i64>,
     pub text: Option<String>,
     pub html: Option<String>,
-    pub inlines: Vec<Part>,
-    pub attachments: Vec<Part>,
+    pub inlines: Option<Vec<Part>>,
+    pub attachments: Option<Vec<Part>>,
     /// When mailroom received it: ISO 8601, UTC, milliseconds.
     #[schema(example = "2024-11-14T12:12:45.123Z")]
     pub received_at: String,
