@@ -39,6 +39,9 @@ pub enum ApiError {
     LockedOut { retry_after: u64 },
     #[error("storage failure")]
     Store(#[from] StoreError),
+    /// A readiness probe found the database unreachable.
+    #[error("not ready")]
+    NotReady,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,7 +67,9 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Closed) | ApiError::NotReady => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +97,10 @@ impl ApiError {
             ApiError::Store(StoreError::Closed) => (
                 "Service unavailable",
                 Some("The server is shutting down; retry later".into()),
+            ),
+            ApiError::NotReady => (
+                "Service unavailable",
+                Some("The database does not answer".into()),
             ),
             ApiError::Store(_) | ApiError::Internal(_) => ("Internal server error", None),
         }
@@ -138,7 +147,7 @@ impl IntoResponse for ApiError {
         }
         if matches!(
             self,
-            ApiError::Store(StoreError::DiskFull | StoreError::Closed)
+            ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady
         ) {
             response
                 .headers_mut()

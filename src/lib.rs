@@ -9,6 +9,7 @@
 //! - [`store`] keeps mail durably on SQLite or PostgreSQL.
 //! - [`api`] holds one router per resource.
 //! - [`security`] authenticates callers.
+//! - [`import`] brings mail over from the old service's MongoDB export.
 //! - [`telemetry`] sets up logging.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod app;
 pub mod config;
 pub mod email;
 pub mod error;
+pub mod import;
 pub mod inbound;
 pub mod security;
 pub mod store;

@@ -33,7 +33,22 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Import emails exported from the old service's MongoDB with `mongoexport`.
+    ///
+    /// Exit status: 0 when every document is stored (now or by an earlier run),
+    /// 3 when some documents were skipped (each is reported with its line or index),
+    /// 1 when the import could not finish.
+    ImportMongo {
+        /// The export: one document per line, or a JSON array (`--jsonArray`).
+        file: PathBuf,
+        /// Where to import into (default: DATABASE_URL).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
+
+/// `import-mongo` finished, but skipped documents.
+const EXIT_SKIPPED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -52,12 +67,15 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("failed to start the async runtime");
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
-            Command::Migrate => migrate(settings).await,
+            Command::Serve => serve(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => migrate(settings).await.map(|()| ExitCode::SUCCESS),
+            Command::ImportMongo { file, database_url } => {
+                import_mongo(settings, &file, database_url).await
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
@@ -91,4 +109,28 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+async fn import_mongo(
+    mut settings: Settings,
+    file: &std::path::Path,
+    database_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(url) = database_url {
+        settings.database_url = mailroom::config::Secret::new(url);
+    }
+    let store = app::open_store(&settings).await?;
+    let result = mailroom::import::mongo::import_file(store.clone(), file).await;
+    store.close().await;
+    let report = result?;
+    println!("{}: {report}", file.display());
+    if report.skipped.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} document(s) skipped (listed above); fix them and run the import again",
+            report.skipped.len()
+        );
+        Ok(ExitCode::from(EXIT_SKIPPED))
+    }
 }

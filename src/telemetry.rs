@@ -1,4 +1,4 @@
-//! Logging setup: text or JSON lines, level from `RUST_LOG`.
+//! Logging setup: text or JSON lines on stderr, level from `RUST_LOG`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,7 +8,10 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr, keeping stdout for command output (e.g. the import summary).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests, or main after a CLI error) is harmless, hence `try_init`.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -130,7 +130,7 @@ fn sigterm_lets_an_in_flight_delivery_finish_and_store() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     let mut logs = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.stderr.take().unwrap())
         .lines()
         .for_each(|l| {
             logs.push_str(&l.unwrap());

@@ -23,6 +23,28 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Looks in attachments, then inlines, for the first part with this (percent-decoded) name.
+#[utoipa::path(
+    get,
+    path = "/emails/{id}/attachment/{name}",
+    tag = "emails",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The email id"),
+        ("name" = String, Path, description = "The part's file name, percent-encoded"),
+    ),
+    responses(
+        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+         body = super::docs::schemas::Download,
+         headers(
+            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
+            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("X-Content-Type-Options" = String, description = "`nosniff`"),
+            ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+         )),
+        (status = 400, description = "Malformed id", body = super::docs::ErrorBody),
+        (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
+    )
+)]
 async fn by_name(
     _: Authenticated,
     State(state): State<AppState>,
@@ -42,6 +64,29 @@ async fn by_name(
     serve(&state, part).await
 }
 
+/// The attachment at this position (from 0): reaches parts with duplicate names.
+#[utoipa::path(
+    get,
+    path = "/emails/{id}/attachments/{index}",
+    tag = "emails",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The email id"),
+        ("index" = u32, Path, description = "Position in `attachments`, from 0"),
+    ),
+    responses(
+        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+         body = super::docs::schemas::Download,
+         headers(
+            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
+            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("X-Content-Type-Options" = String, description = "`nosniff`"),
+            ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+         )),
+        (status = 400, description = "Malformed id or index", body = super::docs::ErrorBody),
+        (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
+    )
+)]
 async fn attachment_by_index(
     auth: Authenticated,
     state: State<AppState>,
@@ -50,6 +95,29 @@ async fn attachment_by_index(
     by_index(auth, state, path, PartKind::Attachment).await
 }
 
+/// The inline at this position (from 0).
+#[utoipa::path(
+    get,
+    path = "/emails/{id}/inlines/{index}",
+    tag = "emails",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The email id"),
+        ("index" = u32, Path, description = "Position in `inlines`, from 0"),
+    ),
+    responses(
+        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+         body = super::docs::schemas::Download,
+         headers(
+            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
+            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("X-Content-Type-Options" = String, description = "`nosniff`"),
+            ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+         )),
+        (status = 400, description = "Malformed id or index", body = super::docs::ErrorBody),
+        (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
+    )
+)]
 async fn inline_by_index(
     auth: Authenticated,
     state: State<AppState>,

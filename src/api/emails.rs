@@ -58,6 +58,23 @@ impl ListParams {
     }
 }
 
+/// A page of stored emails, newest received first.
+#[utoipa::path(
+    get,
+    path = "/emails",
+    tag = "emails",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, clamped to 1..100 (default 10)"),
+        ("skip" = Option<u64>, Query, description = "Emails to skip (default 0)"),
+        ("from_email" = Option<String>, Query, description = "Sender address, case-insensitive"),
+        ("subject" = Option<String>, Query, description = "Case-insensitive substring of the subject, taken literally"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = super::docs::schemas::EmailList),
+        (status = 400, description = "`limit` or `skip` is not a whole number", body = super::docs::ErrorBody),
+    )
+)]
 async fn list(
     _: Authenticated,
     State(state): State<AppState>,
@@ -71,6 +88,19 @@ async fn list(
     ))
 }
 
+/// One stored email.
+#[utoipa::path(
+    get,
+    path = "/emails/{id}",
+    tag = "emails",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The email id: 24 hexadecimal characters")),
+    responses(
+        (status = 200, description = "The email", body = super::docs::schemas::EmailEnvelope),
+        (status = 400, description = "Malformed id", body = super::docs::ErrorBody),
+        (status = 404, description = "No such email", body = super::docs::ErrorBody),
+    )
+)]
 async fn show(
     _: Authenticated,
     State(state): State<AppState>,

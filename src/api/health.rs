@@ -12,6 +12,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(status))
 }
 
+/// The old service's health answer (authenticated).
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "health",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The server is up", body = super::docs::schemas::Status))
+)]
 async fn status(_: Authenticated) -> Json<Value> {
     Json(json!({
         "status": "healthy",

@@ -1,10 +1,14 @@
 //! HTTP surface: one router per resource, the shared layers applied here in one place.
 
 mod attachments;
+mod docs;
 mod emails;
 mod health;
+mod liveness;
 mod presenter;
 mod webhook;
+
+pub use docs::ApiDoc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -35,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .merge(emails::router())
         .merge(attachments::router())
         .merge(webhook::router(max_webhook_bytes))
+        .merge(liveness::router())
+        .merge(docs::router())
         .fallback(|| async { ApiError::NotFound("Endpoint not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))

@@ -17,10 +17,27 @@ use crate::store::Inserted;
 pub fn router(max_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/webhook", post(receive))
-        .route("/webhook/{secret}", post(receive))
+        .route("/webhook/{secret}", post(receive_with_secret))
         .layer(DefaultBodyLimit::max(max_bytes))
 }
 
+/// An ImprovMX delivery, answered only once the email and its parts are on disk.
+///
+/// A redelivery answers 200 with the first `email_id` and stores nothing. Any 5xx means
+/// "not stored": ImprovMX retries.
+#[utoipa::path(
+    post,
+    path = "/webhook",
+    tag = "webhook",
+    request_body(content = super::docs::schemas::ImprovMxPayload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
+        (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES", body = super::docs::ErrorBody),
+        (status = 503, description = "Shutting down: not stored, retry", body = super::docs::ErrorBody),
+        (status = 507, description = "Disk full: not stored, retry", body = super::docs::ErrorBody),
+    )
+)]
 async fn receive(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -53,4 +70,29 @@ async fn receive(
         "message": "Email received and stored",
         "email_id": inserted.id(),
     })))
+}
+
+/// `/webhook/<WEBHOOK_SECRET>`: the same delivery, on the secret URL. The secret was
+/// checked (in constant time) before the body was read; the handler is `receive`'s.
+#[utoipa::path(
+    post,
+    path = "/webhook/{secret}",
+    tag = "webhook",
+    params(("secret" = String, Path, description = "The value of WEBHOOK_SECRET")),
+    request_body(content = super::docs::schemas::ImprovMxPayload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
+        (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
+        (status = 403, description = "Wrong secret, or a sender outside WEBHOOK_ALLOWED_IPS", body = super::docs::ErrorBody),
+        (status = 404, description = "No WEBHOOK_SECRET is configured", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES", body = super::docs::ErrorBody),
+        (status = 503, description = "Shutting down: not stored, retry", body = super::docs::ErrorBody),
+        (status = 507, description = "Disk full: not stored, retry", body = super::docs::ErrorBody),
+    )
+)]
+async fn receive_with_secret(
+    state: State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    receive(state, body).await
 }

@@ -1,0 +1,130 @@
+//! `GET /healthz` and `GET /readyz`: probes for systemd, proxies and monitors.
+//!
+//! Neither needs a key, and neither says more than "up" or "ready": no version,
+//! no engine, no error detail (that goes to the log).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::telemetry::error_chain;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
+}
+
+/// The body of both probes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    /// `ok` (live) or `ready`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Answers while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "liveness",
+    responses((status = 200, description = "The process is up", body = Probe, example = json!({"status": "ok"})))
+)]
+pub async fn live() -> Json<Probe> {
+    Json(Probe { status: "ok" })
+}
+
+/// Answers 200 once the database answers a query, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "liveness",
+    responses(
+        (status = 200, description = "The database answers", body = Probe, example = json!({"status": "ready"})),
+        (status = 503, description = "The database does not answer", body = super::docs::ErrorBody,
+         headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Probe>, ApiError> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(Probe { status: "ready" })),
+        Err(error) => {
+            tracing::warn!(error = %error_chain(&error), "readiness check failed");
+            Err(ApiError::NotReady)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::email::{EmailId, NewEmail, StoredEmail};
+    use crate::security::Security;
+    use crate::security::auth::ApiKeys;
+    use crate::store::{EmailQuery, Inserted, Store, StoreError};
+
+    /// A store whose database never answers.
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl Store for Unreachable {
+        fn engine(&self) -> &'static str {
+            "unreachable"
+        }
+        async fn insert_inbound(&self, _: NewEmail) -> Result<Inserted, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn list_emails(&self, _: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn email(&self, _: EmailId) -> Result<Option<StoredEmail>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn migrate(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+        }
+        async fn close(&self) {}
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_without_detail_when_the_database_is_down() {
+        let settings = Settings::from_lookup(|_| None, &[]).unwrap();
+        let state = AppState {
+            store: Arc::new(Unreachable),
+            api_keys: Arc::new(ApiKeys::new(&[])),
+            security: Arc::new(Security::new(&settings.security)),
+            settings: Arc::new(settings),
+        };
+        let response = ready(State(state)).await.unwrap_err().into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key("retry-after"));
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("pool") && !text.contains("unreachable"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn healthz_needs_nothing() {
+        assert_eq!(live().await.0.status, "ok");
+    }
+}

@@ -1,0 +1,4 @@
+//! Bringing mail over from the systems mailroom replaces.
+
+pub mod extended_json;
+pub mod mongo;
