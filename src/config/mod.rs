@@ -5,6 +5,7 @@
 
 mod api_key;
 mod env;
+mod outbound;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,6 +13,10 @@ use std::path::PathBuf;
 
 pub use api_key::{ApiKeySource, resolve_api_keys};
 pub use env::Env;
+pub use outbound::{
+    DEFAULT_SPAM_PHRASES, DEFAULT_URL_SHORTENERS, IpFamily, OutboundSettings, RateWindow,
+    SmtpSecurity, parse_rate_windows,
+};
 
 /// The default body limit on `/webhook`: 70 MiB, enough for ImprovMX's largest mail.
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 70 * 1024 * 1024;
@@ -68,6 +73,8 @@ pub struct Settings {
     /// The user's mail domains (`DOMINIO`), lower-cased.
     pub domains: Vec<String>,
     pub log_format: LogFormat,
+    /// The send API and the SMTP relay.
+    pub outbound: OutboundSettings,
     /// Old-service variables that are set but no longer used (`MONGO_*`).
     pub legacy_mongo_vars: Vec<String>,
 }
@@ -112,6 +119,7 @@ impl Settings {
                 .map(|d| d.to_lowercase())
                 .collect(),
             log_format: env.parse("LOG_FORMAT", LogFormat::Text),
+            outbound: OutboundSettings::from_env(&mut env),
             legacy_mongo_vars: names
                 .iter()
                 .filter(|name| name.starts_with("MONGO_"))
