@@ -3,12 +3,17 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
 use crate::config::{ApiKeySource, Settings, resolve_api_keys};
+use crate::outbound::SendService;
+use crate::outbound::outbox::RetryPolicy;
+use crate::outbound::smtp::Relay;
+use crate::outbound::worker::Worker;
 use crate::security::auth::ApiKeys;
 use crate::store::{self, Store};
 
@@ -21,6 +26,8 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// The validated settings the server started with.
     pub settings: Arc<Settings>,
+    /// The send API: checks, limits and the outbox.
+    pub outbound: Arc<SendService>,
 }
 
 impl FromRef<AppState> for Arc<ApiKeys> {
@@ -32,6 +39,8 @@ impl FromRef<AppState> for Arc<ApiKeys> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Delivers the outbox; started by `run_until`.
+    worker: Worker,
 }
 
 impl Application {
@@ -45,6 +54,7 @@ impl Application {
                 )
             })?;
         let store = open_store(&settings).await?;
+        let (outbound, worker) = open_outbound(&settings).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
@@ -55,8 +65,13 @@ impl Application {
             store,
             api_keys: Arc::new(ApiKeys::new(&keys)),
             settings: Arc::new(settings),
+            outbound,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -75,6 +90,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let outbox = self.state.outbound.outbox.clone();
+        let (stop_worker, stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stop));
         let router = crate::api::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -82,10 +100,48 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        let _ = stop_worker.send(true);
+        if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the outbox worker did not stop in time; its email is queued again at the next start"
+            );
+        }
+        outbox.close().await;
         store.close().await;
         tracing::info!("stopped");
         served.context("the server failed")
     }
+}
+
+/// How long shutdown waits for a delivery in progress.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The send service and its delivery worker, on the outbox in `DATABASE_URL`.
+async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>, Worker)> {
+    let url = settings.database_url.expose();
+    let outbox = store::open_outbox(url)
+        .await
+        .with_context(|| format!("failed to open the outbox in {}", store::redact_url(url)))?;
+    let config = &settings.outbound;
+    let relay = Relay::new(config).context("invalid SMTP settings")?;
+    let service = Arc::new(SendService::new(config, outbox.clone()));
+    let worker = Worker {
+        outbox,
+        relay: Arc::new(relay),
+        retry: RetryPolicy {
+            base: config.retry_base,
+            max_delay: config.retry_max_delay,
+            horizon: config.retry_horizon,
+        },
+        poll_interval: config.poll_interval,
+        sending_lease: config.sending_lease,
+        sole_owner: url.starts_with("sqlite:"),
+        wake: service.wake.clone(),
+    };
+    Ok((service, worker))
 }
 
 /// Opens the store named by `DATABASE_URL` and applies pending migrations.

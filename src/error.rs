@@ -29,6 +29,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A send-API limit: 429 with `retryAfter` in the body and `Retry-After`.
+    #[error("send limit: {message}")]
+    SendLimited { message: String, retry_after: u64 },
     #[error("storage failure")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::SendLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::NotFound(what) => (what, None),
             ApiError::MethodNotAllowed => ("Method not allowed", None),
             ApiError::PayloadTooLarge => ("Payload too large", None),
+            ApiError::SendLimited { message, .. } => ("Rate limit exceeded", Some(message.clone())),
             ApiError::Store(StoreError::DiskFull) => (
                 "Insufficient storage",
                 Some("The email was not stored; retry later".into()),
@@ -114,7 +119,15 @@ impl IntoResponse for ApiError {
         if let Some(message) = message {
             body["message"] = message.into();
         }
+        if let ApiError::SendLimited { retry_after, .. } = &self {
+            body["retryAfter"] = (*retry_after).into();
+        }
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::SendLimited { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if matches!(self, ApiError::MissingCredentials) {
             response
                 .headers_mut()

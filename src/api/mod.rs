@@ -4,6 +4,7 @@ mod attachments;
 mod emails;
 mod health;
 mod presenter;
+mod send;
 mod webhook;
 
 use axum::Router;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(emails::router())
         .merge(attachments::router())
         .merge(webhook::router(max_webhook_bytes))
+        .merge(send::router())
         .fallback(|| async { ApiError::NotFound("Endpoint not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
