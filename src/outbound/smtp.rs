@@ -59,11 +59,25 @@ impl Relay {
     /// One attempt: connect, secure, authenticate, send. Only a negative reply to the
     /// transaction itself (MAIL, RCPT, DATA) is permanent; everything else may heal.
     pub async fn deliver(&self, sender: &str, recipients: &[String], raw: &[u8]) -> AttemptOutcome {
+        match self.resolve().await {
+            Ok(addresses) => self.deliver_via(addresses, sender, recipients, raw).await,
+            Err(error) => AttemptOutcome::Transient(error),
+        }
+    }
+
+    /// Like `deliver`, to these addresses in this order (the resolved ones, or a test's).
+    pub async fn deliver_via(
+        &self,
+        addresses: Vec<SocketAddr>,
+        sender: &str,
+        recipients: &[String],
+        raw: &[u8],
+    ) -> AttemptOutcome {
         let envelope = match envelope(sender, recipients) {
             Ok(envelope) => envelope,
             Err(error) => return AttemptOutcome::Permanent(error),
         };
-        let mut conn = match self.session().await {
+        let mut conn = match self.session(addresses).await {
             Ok(conn) => conn,
             Err(error) => return AttemptOutcome::Transient(error),
         };
@@ -79,8 +93,7 @@ impl Relay {
     }
 
     /// A connection ready for a transaction: greeted, secured and authenticated.
-    async fn session(&self) -> Result<AsyncSmtpConnection, String> {
-        let addresses = self.resolve().await?;
+    async fn session(&self, addresses: Vec<SocketAddr>) -> Result<AsyncSmtpConnection, String> {
         let mut conn = self.connect_any(addresses).await?;
         if self.security == SmtpSecurity::StartTls {
             let tls = self.tls.clone().ok_or("TLS parameters are missing")?;
