@@ -6,8 +6,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::response::{NO_MAILBOX, OK};
-use mailin_embedded::{Handler, Response, Server};
+use mailin_embedded::response::{
+    AUTH_OK, AUTHENTICATION_REQUIRED, INVALID_CREDENTIALS, NO_MAILBOX, OK,
+};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 use serde_json::{Value, json};
 
 use crate::common::{API_KEY, TestApp};
@@ -26,9 +28,30 @@ pub struct Received {
 struct Recorder {
     inbox: Arc<Mutex<Vec<Received>>>,
     current: Option<Received>,
+    /// When set, AUTH PLAIN with these is required before MAIL.
+    credentials: Option<(String, String)>,
+    authenticated: bool,
 }
 
 impl Handler for Recorder {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.credentials.is_some() && !self.authenticated {
+            AUTHENTICATION_REQUIRED
+        } else {
+            OK
+        }
+    }
+
+    fn auth_plain(&mut self, _authorization: &str, user: &str, password: &str) -> Response {
+        match &self.credentials {
+            Some((u, p)) if u == user && p == password => {
+                self.authenticated = true;
+                AUTH_OK
+            }
+            _ => INVALID_CREDENTIALS,
+        }
+    }
+
     /// Any recipient whose local part starts with `bounce` does not exist (550).
     fn rcpt(&mut self, to: &str) -> Response {
         if to.starts_with("bounce") {
@@ -86,11 +109,34 @@ impl SmtpServer {
     }
 
     pub fn start_on(listener: TcpListener) -> Self {
+        Self::start_with(listener, None)
+    }
+
+    /// STARTTLS with the certificate and key at these PEM paths, and AUTH PLAIN required
+    /// with `credentials`.
+    pub fn start_tls(cert_path: &str, key_path: &str, credentials: (&str, &str)) -> Self {
+        let tls = (cert_path.to_owned(), key_path.to_owned(), credentials);
+        Self::start_with(TcpListener::bind("127.0.0.1:0").unwrap(), Some(tls))
+    }
+
+    fn start_with(listener: TcpListener, tls: Option<(String, String, (&str, &str))>) -> Self {
         let port = listener.local_addr().unwrap().port();
-        let recorder = Recorder::default();
+        let mut recorder = Recorder::default();
+        if let Some((_, _, (user, password))) = &tls {
+            recorder.credentials = Some((user.to_string(), password.to_string()));
+        }
         let inbox = recorder.inbox.clone();
         let mut server = Server::new(recorder);
-        server.with_name("smtp.test").with_tcp_listener(listener);
+        server.with_name("localhost").with_tcp_listener(listener);
+        if let Some((cert_path, key_path, _)) = tls {
+            server
+                .with_ssl(SslConfig::SelfSigned {
+                    cert_path,
+                    key_path,
+                })
+                .expect("TLS setup")
+                .with_auth(AuthMechanism::Plain);
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
