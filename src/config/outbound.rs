@@ -290,6 +290,57 @@ mod tests {
         assert!(parse_rate_windows("x/minute").is_err());
     }
 
+    fn outbound(vars: &[(&str, &str)]) -> Result<OutboundSettings, crate::config::ConfigError> {
+        let mut env = Env::new(|name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        });
+        let settings = OutboundSettings::from_env(&mut env);
+        env.finish().map(|()| settings)
+    }
+
+    #[test]
+    fn defaults_follow_the_old_service_and_improvmx() {
+        let s = outbound(&[("DOMINIO", "PuntoA.ar, bücher.example")]).unwrap();
+        assert_eq!(s.smtp_server, "smtp.improvmx.com");
+        assert_eq!(
+            (s.smtp_security, s.smtp_port),
+            (SmtpSecurity::StartTls, 587)
+        );
+        assert_eq!(s.sender_domains, ["puntoa.ar", "xn--bcher-kva.example"]);
+        assert_eq!(s.smtp_hello_name, "puntoa.ar");
+        assert_eq!(s.rate_limit.len(), 3);
+        assert_eq!((s.max_recipients, s.max_body_chars), (5, 10_000));
+        assert_eq!(s.smtp_daily_quota, None);
+        assert_eq!(
+            outbound(&[("SMTP_SEC_TYPE", "SSL")]).unwrap().smtp_port,
+            465
+        );
+    }
+
+    #[test]
+    fn bad_values_are_reported_together_and_passwords_never_print() {
+        let error = outbound(&[
+            ("SMTP_SEC_TYPE", "maybe"),
+            ("SEND_RATE_LIMIT", "lots"),
+            ("OUTBOX_RETRY_BASE_SECS", "-1"),
+            ("SMTP_USERNAME", "me"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for name in [
+            "SMTP_SEC_TYPE",
+            "SEND_RATE_LIMIT",
+            "OUTBOX_RETRY_BASE_SECS",
+            "SMTP_USERNAME",
+        ] {
+            assert!(error.contains(name), "{error}");
+        }
+        let s = outbound(&[("SMTP_USERNAME", "me"), ("SMTP_PASSWORD", "hunter2-secret")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
     #[test]
     fn security_types_keep_the_old_names() {
         assert_eq!(SmtpSecurity::parse("tls"), Ok(SmtpSecurity::StartTls));

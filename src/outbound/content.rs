@@ -149,7 +149,10 @@ pub fn url_host(link: &str) -> Option<String> {
     let link = link.trim();
     let absolute = if link.starts_with("//") {
         format!("http:{link}")
-    } else if link.len() >= 4 && link[..4].eq_ignore_ascii_case("www.") {
+    } else if link
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("www."))
+    {
         format!("http://{link}")
     } else {
         link.to_owned()
@@ -284,6 +287,7 @@ mod tests {
             None
         );
         assert_eq!(found(&["https://bit.ly.example.org/"], ""), None);
+        assert_eq!(found(&["ñandú", "wwwñ", "", "http://[::1"], ""), None);
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl SendService {
         let email = self.validator.validate(request).map_err(|rejection| {
             tracing::warn!(
                 ip = %client, error = rejection.error, reason = %rejection.message,
-                recipients = %raw_recipients(request), subject = request.subject.as_deref().unwrap_or_default(),
+                recipients = %raw_recipients(request),
+                subject = %request.subject.as_deref().unwrap_or_default().escape_debug(),
                 "send refused: validation failed"
             );
             SendError::Rejected(rejection)

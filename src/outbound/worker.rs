@@ -104,19 +104,20 @@ pub async fn deliver_one(
 
 fn log_attempt(email: &ClaimedEmail, outcome: &AttemptOutcome, transition: &Transition) {
     let id = email.id.to_string();
+    let ip = email.client_ip.as_str();
     let recipients = email.recipients.join(",");
     let subject = email.subject.as_str();
     let attempt = email.attempts;
     match (&transition.status, outcome) {
         (OutboxStatus::Sent, _) => {
-            tracing::info!(%id, %recipients, subject, attempt, reply = %transition.detail, "email sent")
+            tracing::info!(%id, ip, %recipients, subject, attempt, reply = %transition.detail, "email sent")
         }
         (OutboxStatus::TemporaryFailure { retry_at }, _) => tracing::error!(
-            %id, %recipients, subject, attempt, error = %transition.detail, %retry_at,
+            %id, ip, %recipients, subject, attempt, error = %transition.detail, %retry_at,
             "delivery failed; will retry"
         ),
         _ => {
-            tracing::error!(%id, %recipients, subject, attempt, error = %transition.detail, "delivery failed for good")
+            tracing::error!(%id, ip, %recipients, subject, attempt, error = %transition.detail, "delivery failed for good")
         }
     }
 }

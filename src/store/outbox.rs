@@ -49,6 +49,8 @@ pub struct OutboxEntry {
 #[derive(Debug, Clone)]
 pub struct ClaimedEmail {
     pub id: EmailId,
+    /// Who asked for it, for the log.
+    pub client_ip: String,
     pub sender: String,
     pub recipients: Vec<String>,
     pub subject: String,

@@ -141,7 +141,7 @@ impl OutboxStore for PostgresOutbox {
                          WHERE status IN ('queued', 'retrying') AND next_attempt_at <= $3
                          ORDER BY next_attempt_at, id LIMIT 1
                          FOR UPDATE SKIP LOCKED)
-             RETURNING id, sender, recipients, subject, raw, attempts, accepted_at",
+             RETURNING id, client_ip, sender, recipients, subject, raw, attempts, accepted_at",
         )
         .bind(at)
         .bind(at)
@@ -151,6 +151,7 @@ impl OutboxStore for PostgresOutbox {
         let Some(row) = row else { return Ok(None) };
         Ok(Some(ClaimedEmail {
             id: parse_id(&row.try_get::<String, _>("id")?)?,
+            client_ip: row.try_get("client_ip")?,
             sender: row.try_get("sender")?,
             recipients: parse_json(&row.try_get::<String, _>("recipients")?)?,
             subject: row.try_get("subject")?,

@@ -139,7 +139,7 @@ impl OutboxStore for SqliteOutbox {
              WHERE id = (SELECT id FROM outbox
                          WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ?
                          ORDER BY next_attempt_at, id LIMIT 1)
-             RETURNING id, sender, recipients, subject, raw, attempts, accepted_at",
+             RETURNING id, client_ip, sender, recipients, subject, raw, attempts, accepted_at",
         )
         .bind(at)
         .bind(at)
@@ -149,6 +149,7 @@ impl OutboxStore for SqliteOutbox {
         let Some(row) = row else { return Ok(None) };
         Ok(Some(ClaimedEmail {
             id: parse_id(&row.try_get::<String, _>("id")?)?,
+            client_ip: row.try_get("client_ip")?,
             sender: row.try_get("sender")?,
             recipients: parse_json(&row.try_get::<String, _>("recipients")?)?,
             subject: row.try_get("subject")?,
