@@ -113,7 +113,7 @@ async fn accepted_mail_survives_a_restart(engine: Engine) {
 
 /// A listener on [::1] that accepts and never greets, and the real server on 127.0.0.1:
 /// the message goes through the IPv4 address long before any timeout.
-async fn a_stalled_ipv6_address_does_not_hold_up_delivery(_engine: Engine) {
+async fn a_stalled_ipv6_address_does_not_hold_up_delivery(engine: Engine) {
     let smtp = SmtpServer::start();
     let staller = match tokio::net::TcpListener::bind(("::1", smtp.port)).await {
         Ok(listener) => listener,
@@ -156,6 +156,35 @@ async fn a_stalled_ipv6_address_does_not_hold_up_delivery(_engine: Engine) {
         "took {took:?}, the fallback timeout is 10 s"
     );
     assert_eq!(smtp.received().len(), 1);
+
+    // Through the whole app, where `localhost` names both loopbacks (not on every host).
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host(("localhost", smtp.port))
+        .await
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    if resolved.iter().any(SocketAddr::is_ipv6) && resolved.iter().any(SocketAddr::is_ipv4) {
+        let base = relay_env(smtp.port);
+        let vars = env_with(
+            &base,
+            &[
+                ("SMTP_SERVER", "localhost"),
+                ("SMTP_CONNECT_TIMEOUT_SECS", "10"),
+                ("SMTP_COMMAND_TIMEOUT_SECS", "30"),
+            ],
+        );
+        let app = TestApp::spawn_with(engine, &vars).await;
+        let started = Instant::now();
+        let id = send_ok(&app, &email("Via localhost")).await;
+        wait_for_status(&app, &id, |e| e["status"] == "sent").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(smtp.received().len(), 2);
+    } else {
+        eprintln!("localhost is not both ::1 and 127.0.0.1 here: the app-level variant is skipped");
+    }
 
     // With SMTP_IP_FAMILY=ipv6 only the stalled address is tried, and the attempt times out
     // as a transient failure rather than hanging.
