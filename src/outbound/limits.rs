@@ -10,16 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::RateWindow;
 
-pub const DAY: Duration = Duration::from_secs(86_400);
-
-/// What the outbox says about recent sending.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// When this client's accepted emails were queued, within the lookback.
-    pub accepted: Vec<DateTime<Utc>>,
-    /// Recipients of every email accepted in the last 24 hours, all clients.
-    pub recipients_last_day: u64,
-}
+pub use crate::store::outbox::{DAY, Usage};
 
 /// Why an email was refused before queueing.
 #[derive(Debug, Clone, PartialEq, Eq)]

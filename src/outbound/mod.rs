@@ -12,7 +12,7 @@ pub mod validate;
 pub mod worker;
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -77,12 +77,26 @@ impl SendService {
         let id = EmailId::generate(now);
         let new = new_outbox_email(&email, id, client, now).map_err(SendError::Rejected)?;
         let recipients = new.recipients.len();
-        let admit = |usage: &Usage| self.policy.admit(usage, recipients, now);
-        if let Err(refusal) = self
+        // The store judges inside its transaction; the closure keeps the reason.
+        let refused = Mutex::new(None);
+        let admit = |usage: &Usage| match self.policy.admit(usage, recipients, now) {
+            Ok(()) => true,
+            Err(refusal) => {
+                *refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(refusal);
+                false
+            }
+        };
+        let queued = self
             .outbox
             .enqueue(&new, self.policy.lookback(), &admit)
-            .await?
-        {
+            .await?;
+        if !queued {
+            let refusal = refused
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Protocol("refused without a reason".into()))
+                })?;
             tracing::warn!(ip = %client, reason = %refusal.message(), recipients = %new.recipients.join(","), subject = %new.subject, "send refused: limit reached");
             return Err(SendError::Limited(refusal));
         }

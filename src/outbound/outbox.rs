@@ -9,44 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxStatus {
-    Queued,
-    Sending,
-    Sent,
-    TemporaryFailure { retry_at: DateTime<Utc> },
-    PermanentFailure,
-}
-
-impl OutboxStatus {
-    /// The name stored in the database and shown by the API.
-    pub fn name(&self) -> &'static str {
-        match self {
-            OutboxStatus::Queued => "queued",
-            OutboxStatus::Sending => "sending",
-            OutboxStatus::Sent => "sent",
-            OutboxStatus::TemporaryFailure { .. } => "retrying",
-            OutboxStatus::PermanentFailure => "failed",
-        }
-    }
-
-    /// Rebuilds the status from its stored name and the row's next attempt time.
-    pub fn from_stored(name: &str, next_attempt_at: DateTime<Utc>) -> Option<Self> {
-        Some(match name {
-            "queued" => OutboxStatus::Queued,
-            "sending" => OutboxStatus::Sending,
-            "sent" => OutboxStatus::Sent,
-            "retrying" => OutboxStatus::TemporaryFailure {
-                retry_at: next_attempt_at,
-            },
-            "failed" => OutboxStatus::PermanentFailure,
-            _ => return None,
-        })
-    }
-
-    /// The names a client may filter by.
-    pub const NAMES: [&'static str; 5] = ["queued", "sending", "sent", "retrying", "failed"];
-}
+pub use crate::store::outbox::{OutboxStatus, Transition};
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +37,6 @@ impl RetryPolicy {
         let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
         self.base.saturating_mul(factor).min(self.max_delay)
     }
-}
-
-/// The state a `Sending` row moves to, with what to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub status: OutboxStatus,
-    /// The relay's reply on success, or the error.
-    pub detail: String,
 }
 
 /// The transition after attempt number `attempts` of an email accepted at `accepted_at`.

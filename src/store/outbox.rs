@@ -12,8 +12,66 @@ use serde_json::Value;
 
 use super::{PostgresOutbox, SqliteOutbox, StoreError};
 use crate::email::EmailId;
-use crate::outbound::limits::{Refusal, Usage};
-use crate::outbound::outbox::{OutboxStatus, Transition};
+
+/// The span of `Usage::recipients_last_day`.
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+/// What the outbox says about recent sending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// When this client's accepted emails were queued, within the lookback.
+    pub accepted: Vec<DateTime<Utc>>,
+    /// Recipients of every email accepted in the last 24 hours, all clients.
+    pub recipients_last_day: u64,
+}
+
+/// The outbox states (the transitions between them are `outbound::outbox`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Queued,
+    Sending,
+    Sent,
+    TemporaryFailure { retry_at: DateTime<Utc> },
+    PermanentFailure,
+}
+
+impl OutboxStatus {
+    /// The name stored in the database and shown by the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutboxStatus::Queued => "queued",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::TemporaryFailure { .. } => "retrying",
+            OutboxStatus::PermanentFailure => "failed",
+        }
+    }
+
+    /// Rebuilds the status from its stored name and the row's next attempt time.
+    pub fn from_stored(name: &str, next_attempt_at: DateTime<Utc>) -> Option<Self> {
+        Some(match name {
+            "queued" => OutboxStatus::Queued,
+            "sending" => OutboxStatus::Sending,
+            "sent" => OutboxStatus::Sent,
+            "retrying" => OutboxStatus::TemporaryFailure {
+                retry_at: next_attempt_at,
+            },
+            "failed" => OutboxStatus::PermanentFailure,
+            _ => return None,
+        })
+    }
+
+    /// The names a client may filter by.
+    pub const NAMES: [&'static str; 5] = ["queued", "sending", "sent", "retrying", "failed"];
+}
+
+/// The state a `Sending` row moves to, with what to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub status: OutboxStatus,
+    /// The relay's reply on success, or the error.
+    pub detail: String,
+}
 
 /// An accepted email, ready to queue.
 #[derive(Debug, Clone)]
@@ -68,17 +126,18 @@ pub struct OutboxQuery {
 }
 
 /// Decides, from the usage seen inside the queueing transaction, whether the email may go.
-pub type Admit<'a> = &'a (dyn Fn(&Usage) -> Result<(), Refusal> + Send + Sync);
+pub type Admit<'a> = &'a (dyn Fn(&Usage) -> bool + Send + Sync);
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Queues the email if `admit` allows it, atomically with reading the usage it judged.
+    /// Queues the email if `admit` allows it, atomically with reading the usage it judged;
+    /// `false` when it did not.
     async fn enqueue(
         &self,
         email: &NewOutboxEmail,
         lookback: Duration,
         admit: Admit<'_>,
-    ) -> Result<Result<(), Refusal>, StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// What `client_ip` sent within `lookback` of `now`, and all recipients of the last day.
     async fn usage(

@@ -10,13 +10,11 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::outbox::{
-    Admit, ClaimedEmail, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
-    parse_id, parse_json, parse_status, transition_columns,
+    Admit, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
+    Transition, Usage, parse_id, parse_json, parse_status, transition_columns,
 };
 use super::{StoreError, from_micros, to_micros};
 use crate::email::EmailId;
-use crate::outbound::limits::{DAY, Refusal, Usage};
-use crate::outbound::outbox::Transition;
 
 /// Any fixed key: queueing is rare, so one lock for all clients keeps the quota exact too.
 const ENQUEUE_LOCK: i64 = 0x6d61_696c_726f_6f6d;
@@ -89,16 +87,16 @@ impl OutboxStore for PostgresOutbox {
         email: &NewOutboxEmail,
         lookback: Duration,
         admit: Admit<'_>,
-    ) -> Result<Result<(), Refusal>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ENQUEUE_LOCK)
             .execute(&mut *tx)
             .await?;
         let usage = read_usage(&mut tx, &email.client_ip, email.accepted_at, lookback).await?;
-        if let Err(refusal) = admit(&usage) {
+        if !admit(&usage) {
             tx.rollback().await?;
-            return Ok(Err(refusal));
+            return Ok(false);
         }
         let at = to_micros(email.accepted_at);
         sqlx::query(
@@ -120,7 +118,7 @@ impl OutboxStore for PostgresOutbox {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(true)
     }
 
     async fn usage(

@@ -13,13 +13,11 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 
 use super::outbox::{
-    Admit, ClaimedEmail, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
-    parse_id, parse_json, parse_status, transition_columns,
+    Admit, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
+    Transition, Usage, parse_id, parse_json, parse_status, transition_columns,
 };
 use super::{StoreError, from_micros, to_micros};
 use crate::email::EmailId;
-use crate::outbound::limits::{DAY, Refusal, Usage};
-use crate::outbound::outbox::Transition;
 
 pub struct SqliteOutbox {
     pool: SqlitePool,
@@ -91,13 +89,13 @@ impl OutboxStore for SqliteOutbox {
         email: &NewOutboxEmail,
         lookback: Duration,
         admit: Admit<'_>,
-    ) -> Result<Result<(), Refusal>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let usage = read_usage(&mut tx, &email.client_ip, email.accepted_at, lookback).await?;
-        if let Err(refusal) = admit(&usage) {
+        if !admit(&usage) {
             tx.rollback().await?;
-            return Ok(Err(refusal));
+            return Ok(false);
         }
         let at = to_micros(email.accepted_at);
         sqlx::query(
@@ -119,7 +117,7 @@ impl OutboxStore for SqliteOutbox {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(true)
     }
 
     async fn usage(
