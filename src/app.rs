@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
-use crate::config::{ApiKeySource, Settings, resolve_api_keys};
+use crate::config::{ApiKeySource, Settings, SmtpSecurity, resolve_api_keys};
 use crate::outbound::SendService;
 use crate::outbound::outbox::RetryPolicy;
 use crate::outbound::smtp::Relay;
@@ -127,6 +127,7 @@ async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>,
         .with_context(|| format!("failed to open the outbox in {}", store::redact_url(url)))?;
     let config = &settings.outbound;
     let relay = Relay::new(config).context("invalid SMTP settings")?;
+    log_outbound(config);
     let service = Arc::new(SendService::new(config, outbox.clone()));
     let worker = Worker {
         outbox,
@@ -142,6 +143,26 @@ async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>,
         wake: service.wake.clone(),
     };
     Ok((service, worker))
+}
+
+/// The relay in use (never its credentials) and settings that make sending fail or leak.
+fn log_outbound(config: &crate::config::OutboundSettings) {
+    tracing::info!(
+        server = %config.smtp_server,
+        port = config.smtp_port,
+        security = ?config.smtp_security,
+        family = ?config.smtp_ip_family,
+        authenticated = config.smtp_username.is_some(),
+        "outbound relay"
+    );
+    if config.sender_domains.is_empty() {
+        tracing::warn!("DOMINIO is unset: the send API refuses every email");
+    }
+    if config.smtp_security == SmtpSecurity::None && config.smtp_username.is_some() {
+        tracing::warn!(
+            "SMTP_SEC_TYPE=NONE sends SMTP_PASSWORD in clear text: use it only with a local relay"
+        );
+    }
 }
 
 /// Opens the store named by `DATABASE_URL` and applies pending migrations.
