@@ -3,12 +3,17 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
-use crate::config::{ApiKeySource, Settings, resolve_api_keys};
+use crate::config::{ApiKeySource, Settings, SmtpSecurity, resolve_api_keys};
+use crate::outbound::SendService;
+use crate::outbound::outbox::RetryPolicy;
+use crate::outbound::smtp::Relay;
+use crate::outbound::worker::Worker;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
 use crate::store::{self, Store};
@@ -24,11 +29,19 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Client-IP resolution, rate limits, lockouts, webhook authenticity (in memory).
     pub security: Arc<Security>,
+    /// The send API: checks, limits and the outbox.
+    pub outbound: Arc<SendService>,
 }
 
 impl FromRef<AppState> for Arc<Security> {
     fn from_ref(state: &AppState) -> Self {
         state.security.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<dyn Store> {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
     }
 }
 
@@ -41,6 +54,8 @@ impl FromRef<AppState> for Arc<ApiKeys> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Delivers the outbox; started by `run_until`.
+    worker: Worker,
 }
 
 impl Application {
@@ -54,6 +69,7 @@ impl Application {
                 )
             })?;
         let store = open_store(&settings).await?;
+        let (outbound, worker) = open_outbound(&settings).await?;
         let address = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(address)
             .await
@@ -65,8 +81,13 @@ impl Application {
             api_keys: Arc::new(ApiKeys::new(&keys)),
             security: Arc::new(Security::new(&settings.security)),
             settings: Arc::new(settings),
+            outbound,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -85,6 +106,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let outbox = self.state.outbound.outbox.clone();
+        let (stop_worker, stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stop));
         let router = crate::api::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -92,9 +116,68 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        let _ = stop_worker.send(true);
+        if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the outbox worker did not stop in time; its email is queued again at the next start"
+            );
+        }
+        outbox.close().await;
         store.close().await;
         tracing::info!("stopped");
         served.context("the server failed")
+    }
+}
+
+/// How long shutdown waits for a delivery in progress.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The send service and its delivery worker, on the outbox in `DATABASE_URL`.
+async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>, Worker)> {
+    let url = settings.database_url.expose();
+    let outbox = store::open_outbox(url)
+        .await
+        .with_context(|| format!("failed to open the outbox in {}", store::redact_url(url)))?;
+    let config = &settings.outbound;
+    let relay = Relay::new(config).context("invalid SMTP settings")?;
+    log_outbound(config);
+    let service = Arc::new(SendService::new(config, outbox.clone()));
+    let worker = Worker {
+        outbox,
+        relay: Arc::new(relay),
+        retry: RetryPolicy {
+            base: config.retry_base,
+            max_delay: config.retry_max_delay,
+            horizon: config.retry_horizon,
+        },
+        poll_interval: config.poll_interval,
+        sending_lease: config.sending_lease,
+        sole_owner: url.starts_with("sqlite:"),
+        wake: service.wake.clone(),
+    };
+    Ok((service, worker))
+}
+
+/// The relay in use (never its credentials) and settings that make sending fail or leak.
+fn log_outbound(config: &crate::config::OutboundSettings) {
+    tracing::info!(
+        server = %config.smtp_server,
+        port = config.smtp_port,
+        security = ?config.smtp_security,
+        family = ?config.smtp_ip_family,
+        authenticated = config.smtp_username.is_some(),
+        "outbound relay"
+    );
+    if config.sender_domains.is_empty() {
+        tracing::warn!("DOMINIO is unset: the send API refuses every email");
+    }
+    if config.smtp_security == SmtpSecurity::None && config.smtp_username.is_some() {
+        tracing::warn!(
+            "SMTP_SEC_TYPE=NONE sends SMTP_PASSWORD in clear text: use it only with a local relay"
+        );
     }
 }
 

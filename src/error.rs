@@ -37,6 +37,9 @@ pub enum ApiError {
     /// Too many failed authentications from this client IP.
     #[error("locked out")]
     LockedOut { retry_after: u64 },
+    /// A send-API limit: 429 with `retryAfter` in the body and `Retry-After`.
+    #[error("send limit: {message}")]
+    SendLimited { message: String, retry_after: u64 },
     #[error("storage failure")]
     Store(#[from] StoreError),
     /// A readiness probe found the database unreachable.
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ApiError::SendLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(StoreError::Closed) | ApiError::NotReady => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::LockedOut { .. } => {
                 ("Too many failed attempts. Please try again later.", None)
             }
+            ApiError::SendLimited { message, .. } => ("Rate limit exceeded", Some(message.clone())),
             ApiError::Store(StoreError::DiskFull) => (
                 "Insufficient storage",
                 Some("The email was not stored; retry later".into()),
@@ -103,6 +108,19 @@ impl ApiError {
                 Some("The database does not answer".into()),
             ),
             ApiError::Store(_) | ApiError::Internal(_) => ("Internal server error", None),
+        }
+    }
+
+    /// Seconds to wait before trying again, for the `Retry-After` header.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::LockedOut { retry_after }
+            | ApiError::SendLimited { retry_after, .. } => Some((*retry_after).max(1)),
+            ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady => {
+                Some(60)
+            }
+            _ => None,
         }
     }
 
@@ -139,26 +157,19 @@ impl IntoResponse for ApiError {
         if let Some(message) = message {
             body["message"] = message.into();
         }
+        if let ApiError::SendLimited { retry_after, .. } = &self {
+            body["retryAfter"] = (*retry_after).into();
+        }
         let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if matches!(self, ApiError::MissingCredentials) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if matches!(
-            self,
-            ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady
-        ) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        }
-        if let ApiError::RateLimited { retry_after, .. } | ApiError::LockedOut { retry_after } =
-            self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         response
     }

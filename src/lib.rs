@@ -6,6 +6,7 @@
 //! - [`error`] maps every API failure to a JSON response.
 //! - [`email`] is the canonical mail model: ids, stored emails, parts.
 //! - [`inbound`] turns provider payloads (ImprovMX) into emails to store.
+//! - [`outbound`] checks, limits, queues and delivers mail sent through the API.
 //! - [`store`] keeps mail durably on SQLite or PostgreSQL.
 //! - [`api`] holds one router per resource.
 //! - [`security`] authenticates callers.
@@ -19,6 +20,7 @@ pub mod email;
 pub mod error;
 pub mod import;
 pub mod inbound;
+pub mod outbound;
 pub mod security;
 pub mod store;
 pub mod telemetry;

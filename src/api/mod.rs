@@ -6,6 +6,7 @@ mod emails;
 mod health;
 mod liveness;
 mod presenter;
+mod send;
 mod webhook;
 
 pub use docs::ApiDoc;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhook::router(max_webhook_bytes))
         .merge(liveness::router())
         .merge(docs::router())
+        .merge(send::router())
         .fallback(|| async { ApiError::NotFound("Endpoint not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))

@@ -5,6 +5,7 @@
 
 mod api_key;
 mod env;
+mod outbound;
 mod security;
 
 use std::fmt;
@@ -13,6 +14,10 @@ use std::path::PathBuf;
 
 pub use api_key::{ApiKeySource, resolve_api_keys};
 pub use env::Env;
+pub use outbound::{
+    DEFAULT_SPAM_PHRASES, DEFAULT_URL_SHORTENERS, IpFamily, OutboundSettings, RateWindow,
+    SmtpSecurity, parse_rate_windows,
+};
 pub use security::SecuritySettings;
 
 /// The default body limit on `/webhook`: 70 MiB, enough for ImprovMX's largest mail.
@@ -70,6 +75,8 @@ pub struct Settings {
     /// The user's mail domains (`DOMINIO`), lower-cased.
     pub domains: Vec<String>,
     pub log_format: LogFormat,
+    /// The send API and the SMTP relay.
+    pub outbound: OutboundSettings,
     /// Old-service variables that are set but no longer used (`MONGO_*`).
     pub legacy_mongo_vars: Vec<String>,
     /// Trusted proxies, webhook authenticity, CORS, rate limits, lockout.
@@ -116,6 +123,7 @@ impl Settings {
                 .map(|d| d.to_lowercase())
                 .collect(),
             log_format: env.parse("LOG_FORMAT", LogFormat::Text),
+            outbound: OutboundSettings::from_env(&mut env),
             legacy_mongo_vars: names
                 .iter()
                 .filter(|name| name.starts_with("MONGO_"))

@@ -1,7 +1,10 @@
 //! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
 
+pub mod outbox;
 mod postgres;
+mod postgres_outbox;
 mod sqlite;
+mod sqlite_outbox;
 
 use std::sync::Arc;
 
@@ -10,8 +13,11 @@ use chrono::{DateTime, Utc};
 
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
+pub use outbox::{OutboxStore, open_outbox};
 pub use postgres::PostgresStore;
+pub use postgres_outbox::PostgresOutbox;
 pub use sqlite::SqliteStore;
+pub use sqlite_outbox::SqliteOutbox;
 
 /// The outcome of storing an inbound email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
