@@ -72,8 +72,6 @@ pub struct Settings {
     /// `API_KEY` and any `API_KEYS`; empty means "generate one in the data directory".
     pub api_keys: Vec<Secret>,
     pub max_webhook_bytes: usize,
-    /// The user's mail domains (`DOMINIO`), lower-cased.
-    pub domains: Vec<String>,
     pub log_format: LogFormat,
     /// The send API and the SMTP relay.
     pub outbound: OutboundSettings,
@@ -117,11 +115,6 @@ impl Settings {
             data_dir,
             api_keys,
             max_webhook_bytes: env.parse("MAX_WEBHOOK_BYTES", DEFAULT_MAX_WEBHOOK_BYTES),
-            domains: env
-                .list("DOMINIO")
-                .iter()
-                .map(|d| d.to_lowercase())
-                .collect(),
             log_format: env.parse("LOG_FORMAT", LogFormat::Text),
             outbound: OutboundSettings::from_env(&mut env),
             legacy_mongo_vars: names
@@ -197,7 +190,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.api_keys.len(), 3);
-        assert_eq!(s.domains, ["puntoa.ar", "example.org"]);
+        assert_eq!(s.outbound.sender_domains, ["puntoa.ar", "example.org"]);
     }
 
     #[test]

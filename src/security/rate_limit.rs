@@ -76,17 +76,19 @@ impl Policy {
 
     /// The policy of a route template (`None`: no route matched); `None` back means exempt.
     ///
-    /// Exempt: the probes (`/healthz`, `/readyz`) and the send API (`/api/email/…`),
-    /// which counts accepted emails with limits of its own.
+    /// Exempt: the probes (`/healthz`, `/readyz`), `POST /api/email/send`, which counts
+    /// accepted emails with limits of its own, and the stats that report them. The outbox
+    /// reads have no limit of their own, so the global one applies.
     pub fn for_route(template: Option<&str>) -> Option<Policy> {
         let Some(template) = template else {
             return Some(Policy::Global);
         };
         Some(match template {
             "/healthz" | "/readyz" => return None,
-            t if t.starts_with("/api/email/") => return None,
+            "/api/email/send" | "/api/email/stats" => return None,
             "/webhook" | "/webhook/{secret}" => Policy::Webhook,
             "/" => Policy::Health,
+            "/openapi.json" => Policy::Docs,
             t if t == "/docs" || t.starts_with("/docs/") => Policy::Docs,
             "/emails" => Policy::List,
             "/emails/{id}" => Policy::Get,
@@ -445,6 +447,8 @@ mod tests {
             (Some("/readyz"), None),
             (Some("/api/email/send"), None),
             (Some("/api/email/stats"), None),
+            (Some("/api/email/outbox/{id}"), Some(Policy::Global)),
+            (Some("/openapi.json"), Some(Policy::Docs)),
         ];
         for (route, policy) in table {
             assert_eq!(Policy::for_route(route), policy, "{route:?}");
