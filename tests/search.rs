@@ -120,10 +120,46 @@ async fn search_combines_with_the_sender_filter_and_paging(engine: Engine) {
     assert_eq!(json["emails"][0]["subject"], "factura 0002 de febrero");
 }
 
+/// Past `RARE_MATCHES` (2,000) SQLite stops sorting index matches and walks the newest
+/// emails instead; both paths must give the same page.
+async fn a_common_subject_pages_newest_first(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(1);
+    // 2,000 of 2,200 share "common news".
+    let inserts = (0..2_200).map(|i| {
+        let subject = if i % 11 != 0 { "Common news" } else { "other" };
+        let body = small_email(&format!("{subject} {i:04}"), "ana@example.org");
+        let at = start + chrono::Duration::milliseconds(i);
+        let email = mailroom::inbound::improvmx::parse(body.as_bytes(), at).unwrap();
+        app.store.insert_inbound(email)
+    });
+    for inserted in futures::future::join_all(inserts).await {
+        inserted.unwrap();
+    }
+    for (query, expected) in [
+        ("COMMON NEWS", ["common news 2195", "common news 2194"]),
+        ("news 20", ["common news 2095", "common news 2094"]),
+        ("n news 0", ["common news 0995", "common news 0994"]),
+    ] {
+        let query = utf8_percent_encode(query, NON_ALPHANUMERIC);
+        let (_, json) = app
+            .get_json(&format!("/emails?subject={query}&limit=2&skip=4"))
+            .await;
+        let subjects: Vec<String> = json["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["subject"].as_str().unwrap().to_lowercase())
+            .collect();
+        assert_eq!(subjects, expected, "{query}");
+    }
+}
+
 engine_tests!(
     matches_are_case_insensitive_literal_substrings_newest_first,
     wildcard_and_syntax_characters_match_only_themselves,
     trigrams_that_are_not_contiguous_do_not_match,
     queries_shorter_than_a_trigram_still_match,
     search_combines_with_the_sender_filter_and_paging,
+    a_common_subject_pages_newest_first,
 );

@@ -26,3 +26,8 @@ CREATE TRIGGER emails_subject_trigrams_update AFTER UPDATE OF subject_folded ON 
     INSERT INTO emails_subject_trigrams (rowid, subject_folded)
     VALUES (new.rowid, new.subject_folded);
 END;
+
+-- Short (under 3 characters) and common subjects walk the newest-first order instead;
+-- carrying the subject in that index lets them test each email without reading its row.
+DROP INDEX emails_newest_first;
+CREATE INDEX emails_newest_first ON emails (received_at DESC, id DESC, subject_folded);

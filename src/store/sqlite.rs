@@ -27,6 +27,8 @@ use crate::telemetry::error_chain;
 const MAX_BATCH_EMAILS: usize = 256;
 /// A batch stops growing once it holds this many part bytes.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// A subject phrase held by fewer emails than this is searched through the trigram index.
+const RARE_MATCHES: i64 = 2_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -66,6 +68,23 @@ impl SqliteStore {
             writer: Mutex::new(Some(task)),
             options,
         })
+    }
+}
+
+impl SqliteStore {
+    /// Whether fewer than `RARE_MATCHES` subjects hold the phrase. A rare phrase is found
+    /// through the trigram index and its matches sorted; a common one is found sooner by
+    /// walking the newest emails, since the page fills after a few hundred of them.
+    async fn is_rare(&self, phrase: &str) -> Result<bool, StoreError> {
+        let matches: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT rowid FROM emails_subject_trigrams \
+             WHERE emails_subject_trigrams MATCH ? LIMIT ?)",
+        )
+        .bind(phrase)
+        .bind(RARE_MATCHES)
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(matches < RARE_MATCHES)
     }
 }
 
@@ -224,8 +243,8 @@ fn classify(error: &sqlx::Error) -> StoreError {
     }
 }
 
-/// Trigrams need 3 characters; shorter queries walk the newest-first index instead
-/// (a scan that stops at the page's last match).
+/// Trigrams need 3 characters: shorter queries walk the newest-first index (which carries
+/// the subject), testing every email until the page is full: a scan when nothing matches.
 fn uses_trigram_index(subject: &str) -> bool {
     subject.chars().count() >= 3
 }
@@ -264,18 +283,31 @@ impl Store for SqliteStore {
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        let phrase = query
+            .subject
+            .as_deref()
+            .filter(|s| uses_trigram_index(s))
+            .map(fts_phrase);
+        let indexed = match phrase {
+            Some(phrase) if self.is_rare(&phrase).await? => Some(phrase),
+            _ => None,
+        };
+        // The page is picked by rowid first, so only its rows are sorted with their documents.
         let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT emails.id, emails.received_at, emails.processed, emails.document",
+            "SELECT id, received_at, processed, document FROM emails \
+             WHERE rowid IN (SELECT emails.rowid",
         );
-        match query.subject.as_deref().filter(|s| uses_trigram_index(s)) {
+        match indexed {
             // CROSS JOIN makes the trigram index the outer loop: only matching rows are read.
-            Some(subject) => sql
+            Some(phrase) => sql
                 .push(
                     " FROM emails_subject_trigrams CROSS JOIN emails \
                      ON emails.rowid = emails_subject_trigrams.rowid \
                      WHERE emails_subject_trigrams MATCH ",
                 )
-                .push_bind(fts_phrase(subject)),
+                .push_bind(phrase),
+            // Newest first, through an index that carries the subject: a common or short
+            // subject is tested without reading rows, and the walk stops when the page is full.
             None => sql.push(" FROM emails WHERE 1 = 1"),
         };
         if let Some(sender) = &query.from_email {
@@ -290,7 +322,8 @@ impl Store for SqliteStore {
         sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
+            .push(") ORDER BY received_at DESC, id DESC");
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
     }
