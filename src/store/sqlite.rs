@@ -4,6 +4,7 @@
 //! durable transaction; each email sits in its own savepoint, so one bad email never fails
 //! its neighbours, and each request is answered only after the commit that holds it.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::RwLock;
@@ -27,6 +28,9 @@ use crate::telemetry::error_chain;
 const MAX_BATCH_EMAILS: usize = 256;
 /// A batch stops growing once it holds this many part bytes.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// Emails with at most this many part bytes share the batch's statements (their parts
+/// are copied into them); larger parts get a statement of their own and are moved.
+const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 /// A subject phrase held by fewer emails than this is searched through the trigram index.
 const RARE_MATCHES: i64 = 2_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,17 +160,41 @@ fn part_bytes(email: &NewEmail) -> usize {
     email.blobs.iter().map(|(_, bytes)| bytes.len()).sum()
 }
 
-/// One durable transaction for the whole batch; each email with parts in its own
-/// savepoint. An email without parts is one INSERT, which SQLite already undoes alone
-/// when it fails, so it skips the savepoint's two round trips.
-/// Part bytes are moved into the statements (not copied), so `emails` loses its blobs.
+/// One durable transaction for the whole batch. Emails whose parts are small are written
+/// together: one INSERT for their rows and one for their parts, a few round trips to the
+/// connection's worker thread for the whole batch. If that fails, or for emails with
+/// large parts, each email gets its own savepoint (an email without parts is one INSERT,
+/// which SQLite undoes alone on failure), so one bad email never fails its neighbours.
+/// Large part bytes are moved into their statements (not copied): `emails` loses them.
 async fn commit_batch(
     conn: &mut SqliteConnection,
     emails: &mut [NewEmail],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(emails.len());
-    for email in emails.iter_mut() {
+    let mut results: Vec<Option<Result<Inserted, StoreError>>> =
+        emails.iter().map(|_| None).collect();
+    let together: Vec<usize> = (0..emails.len())
+        .filter(|&i| part_bytes(&emails[i]) <= MAX_SHARED_PART_BYTES)
+        .collect();
+    if together.len() > 1 {
+        let mut savepoint = tx.begin().await?;
+        match insert_together(&mut savepoint, emails, &together).await {
+            Ok(inserted) => {
+                savepoint.commit().await?;
+                for (&i, inserted) in together.iter().zip(inserted) {
+                    results[i] = Some(Ok(inserted));
+                }
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                tracing::warn!(error = %error_chain(&error), emails = together.len(), "storing a batch one email at a time");
+            }
+        }
+    }
+    for (email, slot) in emails.iter_mut().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
         let result = if email.blobs.is_empty() {
             insert_one(&mut tx, email).await
         } else {
@@ -181,10 +209,87 @@ async fn commit_batch(
         if let Err(error) = &result {
             tracing::error!(email_id = %email.id, error = %error_chain(error), "email not stored");
         }
-        results.push(result.map_err(|error| classify(&error)));
+        *slot = Some(result.map_err(|error| classify(&error)));
     }
     tx.commit().await?;
+    Ok(results
+        .into_iter()
+        .map(|result| result.expect("every email has a result"))
+        .collect())
+}
+
+/// The emails at `which` in one statement, then the parts of the new ones in another.
+async fn insert_together(
+    conn: &mut SqliteConnection,
+    emails: &[NewEmail],
+    which: &[usize],
+) -> Result<Vec<Inserted>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(which.len());
+    for &i in which {
+        let document = serde_json::to_string(&emails[i].document)
+            .map_err(|e| sqlx::Error::Encode(e.into()))?;
+        rows.push((&emails[i], document));
+    }
+    let mut sql = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
+    );
+    sql.push_values(rows, |mut row, (email, document)| {
+        row.push_bind(email.id.to_string())
+            .push_bind(email.dedup_key.clone())
+            .push_bind(to_micros(email.received_at))
+            .push_bind(email.processed)
+            .push_bind(search_text(email.from_email.as_deref()))
+            .push_bind(search_text(email.subject.as_deref()))
+            .push_bind(document);
+    });
+    sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+    let new: HashSet<String> = sql
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut results = Vec::with_capacity(which.len());
+    let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
+    for &i in which {
+        let email = &emails[i];
+        if new.contains(&email.id.to_string()) {
+            for blob in &email.blobs {
+                if !blobs.iter().any(|(sha, _)| *sha == blob.0) {
+                    blobs.push(blob);
+                }
+            }
+            results.push(Inserted::New(email.id));
+        } else {
+            // A redelivery (perhaps of an email earlier in this very batch).
+            results.push(Inserted::Duplicate(existing_id(conn, email).await?));
+        }
+    }
+    if !blobs.is_empty() {
+        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (sha256, size, data) ");
+        sql.push_values(blobs, |mut row, (sha256, bytes)| {
+            row.push_bind(sha256.clone())
+                .push_bind(bytes.len() as i64)
+                .push_bind(bytes.clone());
+        });
+        sql.push(" ON CONFLICT (sha256) DO NOTHING");
+        sql.build().execute(&mut *conn).await?;
+    }
     Ok(results)
+}
+
+async fn existing_id(
+    conn: &mut SqliteConnection,
+    email: &NewEmail,
+) -> Result<EmailId, sqlx::Error> {
+    let existing: String =
+        sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = ? OR id = ? LIMIT 1")
+            .bind(&email.dedup_key)
+            .bind(email.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    parse_id(&existing)
 }
 
 async fn insert_one(
@@ -209,13 +314,7 @@ async fn insert_one(
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_none() {
-        let existing: String =
-            sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = ? OR id = ? LIMIT 1")
-                .bind(&email.dedup_key)
-                .bind(email.id.to_string())
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Inserted::Duplicate(parse_id(&existing)?));
+        return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
     }
     for (sha256, bytes) in std::mem::take(&mut email.blobs) {
         sqlx::query(
