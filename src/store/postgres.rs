@@ -82,6 +82,20 @@ fn parse_id(text: &str) -> Result<EmailId, StoreError> {
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
+/// `%subject%` with LIKE's wildcards and its escape character taken literally.
+fn like_pattern(subject: &str) -> String {
+    let mut pattern = String::with_capacity(subject.len() + 2);
+    pattern.push('%');
+    for c in subject.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 fn stored_email(row: &PgRow) -> Result<StoredEmail, StoreError> {
     let id: String = row.try_get("id")?;
     let document: String = row.try_get("document")?;
@@ -130,9 +144,9 @@ impl Store for PostgresStore {
             sql.push(" AND from_email = ").push_bind(sender);
         }
         if let Some(subject) = &query.subject {
-            sql.push(" AND strpos(subject_folded, ")
-                .push_bind(subject)
-                .push(") > 0");
+            // A literal LIKE pattern: the pg_trgm GIN index serves it for 3+ characters.
+            sql.push(" AND subject_folded LIKE ")
+                .push_bind(like_pattern(subject));
         }
         sql.push(" ORDER BY received_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(query.limit))

@@ -4,6 +4,7 @@
 //! durable transaction; each email sits in its own savepoint, so one bad email never fails
 //! its neighbours, and each request is answered only after the commit that holds it.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::RwLock;
@@ -27,6 +28,11 @@ use crate::telemetry::error_chain;
 const MAX_BATCH_EMAILS: usize = 256;
 /// A batch stops growing once it holds this many part bytes.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// Emails with at most this many part bytes share the batch's statements (their parts
+/// are copied into them); larger parts get a statement of their own and are moved.
+const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
+/// A subject phrase held by fewer emails than this is searched through the trigram index.
+const RARE_MATCHES: i64 = 2_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -66,6 +72,23 @@ impl SqliteStore {
             writer: Mutex::new(Some(task)),
             options,
         })
+    }
+}
+
+impl SqliteStore {
+    /// Whether fewer than `RARE_MATCHES` subjects hold the phrase. A rare phrase is found
+    /// through the trigram index and its matches sorted; a common one is found sooner by
+    /// walking the newest emails, since the page fills after a few hundred of them.
+    async fn is_rare(&self, phrase: &str) -> Result<bool, StoreError> {
+        let matches: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT rowid FROM emails_subject_trigrams \
+             WHERE emails_subject_trigrams MATCH ? LIMIT ?)",
+        )
+        .bind(phrase)
+        .bind(RARE_MATCHES)
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(matches < RARE_MATCHES)
     }
 }
 
@@ -115,8 +138,8 @@ async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<(NewEma
                 Err(_) => break,
             }
         }
-        let (emails, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match commit_batch(&mut conn, &emails).await {
+        let (mut emails, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match commit_batch(&mut conn, &mut emails).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -137,34 +160,141 @@ fn part_bytes(email: &NewEmail) -> usize {
     email.blobs.iter().map(|(_, bytes)| bytes.len()).sum()
 }
 
-/// One durable transaction for the whole batch; each email in its own savepoint.
+/// One durable transaction for the whole batch. Emails whose parts are small are written
+/// together: one INSERT for their rows and one for their parts, a few round trips to the
+/// connection's worker thread for the whole batch. If that fails, or for emails with
+/// large parts, each email gets its own savepoint (an email without parts is one INSERT,
+/// which SQLite undoes alone on failure), so one bad email never fails its neighbours.
+/// Large part bytes are moved into their statements (not copied): `emails` loses them.
 async fn commit_batch(
     conn: &mut SqliteConnection,
-    emails: &[NewEmail],
+    emails: &mut [NewEmail],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(emails.len());
-    for email in emails {
+    let mut results: Vec<Option<Result<Inserted, StoreError>>> =
+        emails.iter().map(|_| None).collect();
+    let together: Vec<usize> = (0..emails.len())
+        .filter(|&i| part_bytes(&emails[i]) <= MAX_SHARED_PART_BYTES)
+        .collect();
+    if together.len() > 1 {
         let mut savepoint = tx.begin().await?;
-        match insert_one(&mut savepoint, email).await {
+        match insert_together(&mut savepoint, emails, &together).await {
             Ok(inserted) => {
                 savepoint.commit().await?;
-                results.push(Ok(inserted));
+                for (&i, inserted) in together.iter().zip(inserted) {
+                    results[i] = Some(Ok(inserted));
+                }
             }
             Err(error) => {
                 savepoint.rollback().await?;
-                tracing::error!(email_id = %email.id, error = %error_chain(&error), "email not stored");
-                results.push(Err(classify(&error)));
+                tracing::warn!(error = %error_chain(&error), emails = together.len(), "storing a batch one email at a time");
             }
         }
     }
+    for (email, slot) in emails.iter_mut().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        let result = if email.blobs.is_empty() {
+            insert_one(&mut tx, email).await
+        } else {
+            let mut savepoint = tx.begin().await?;
+            let result = insert_one(&mut savepoint, email).await;
+            match result {
+                Ok(_) => savepoint.commit().await?,
+                Err(_) => savepoint.rollback().await?,
+            }
+            result
+        };
+        if let Err(error) = &result {
+            tracing::error!(email_id = %email.id, error = %error_chain(error), "email not stored");
+        }
+        *slot = Some(result.map_err(|error| classify(&error)));
+    }
     tx.commit().await?;
+    Ok(results
+        .into_iter()
+        .map(|result| result.expect("every email has a result"))
+        .collect())
+}
+
+/// The emails at `which` in one statement, then the parts of the new ones in another.
+async fn insert_together(
+    conn: &mut SqliteConnection,
+    emails: &[NewEmail],
+    which: &[usize],
+) -> Result<Vec<Inserted>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(which.len());
+    for &i in which {
+        let document = serde_json::to_string(&emails[i].document)
+            .map_err(|e| sqlx::Error::Encode(e.into()))?;
+        rows.push((&emails[i], document));
+    }
+    let mut sql = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
+    );
+    sql.push_values(rows, |mut row, (email, document)| {
+        row.push_bind(email.id.to_string())
+            .push_bind(email.dedup_key.clone())
+            .push_bind(to_micros(email.received_at))
+            .push_bind(email.processed)
+            .push_bind(search_text(email.from_email.as_deref()))
+            .push_bind(search_text(email.subject.as_deref()))
+            .push_bind(document);
+    });
+    sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+    let new: HashSet<String> = sql
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut results = Vec::with_capacity(which.len());
+    let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
+    for &i in which {
+        let email = &emails[i];
+        if new.contains(&email.id.to_string()) {
+            for blob in &email.blobs {
+                if !blobs.iter().any(|(sha, _)| *sha == blob.0) {
+                    blobs.push(blob);
+                }
+            }
+            results.push(Inserted::New(email.id));
+        } else {
+            // A redelivery (perhaps of an email earlier in this very batch).
+            results.push(Inserted::Duplicate(existing_id(conn, email).await?));
+        }
+    }
+    if !blobs.is_empty() {
+        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (sha256, size, data) ");
+        sql.push_values(blobs, |mut row, (sha256, bytes)| {
+            row.push_bind(sha256.clone())
+                .push_bind(bytes.len() as i64)
+                .push_bind(bytes.clone());
+        });
+        sql.push(" ON CONFLICT (sha256) DO NOTHING");
+        sql.build().execute(&mut *conn).await?;
+    }
     Ok(results)
+}
+
+async fn existing_id(
+    conn: &mut SqliteConnection,
+    email: &NewEmail,
+) -> Result<EmailId, sqlx::Error> {
+    let existing: String =
+        sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = ? OR id = ? LIMIT 1")
+            .bind(&email.dedup_key)
+            .bind(email.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    parse_id(&existing)
 }
 
 async fn insert_one(
     conn: &mut SqliteConnection,
-    email: &NewEmail,
+    email: &mut NewEmail,
 ) -> Result<Inserted, sqlx::Error> {
     let document =
         serde_json::to_string(&email.document).map_err(|e| sqlx::Error::Encode(e.into()))?;
@@ -184,21 +314,16 @@ async fn insert_one(
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_none() {
-        let existing: String =
-            sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = ? OR id = ? LIMIT 1")
-                .bind(&email.dedup_key)
-                .bind(email.id.to_string())
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Inserted::Duplicate(parse_id(&existing)?));
+        return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
     }
-    for (sha256, bytes) in &email.blobs {
+    for (sha256, bytes) in std::mem::take(&mut email.blobs) {
         sqlx::query(
             "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(sha256)
         .bind(bytes.len() as i64)
-        .bind(bytes.as_slice())
+        // By value: the statement takes the buffer instead of copying tens of megabytes.
+        .bind(bytes)
         .execute(&mut *conn)
         .await?;
     }
@@ -215,6 +340,17 @@ fn classify(error: &sqlx::Error) -> StoreError {
         Some(code) if code == "13" => StoreError::DiskFull,
         _ => StoreError::Database(sqlx::Error::Protocol(error.to_string())),
     }
+}
+
+/// Trigrams need 3 characters: shorter queries walk the newest-first index (which carries
+/// the subject), testing every email until the page is full: a scan when nothing matches.
+fn uses_trigram_index(subject: &str) -> bool {
+    subject.chars().count() >= 3
+}
+
+/// The subject as one FTS5 phrase: a quoted string, so no character is query syntax.
+fn fts_phrase(subject: &str) -> String {
+    format!("\"{}\"", subject.replace('"', "\"\""))
 }
 
 fn stored_email(row: &SqliteRow) -> Result<StoredEmail, StoreError> {
@@ -246,21 +382,47 @@ impl Store for SqliteStore {
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        let phrase = query
+            .subject
+            .as_deref()
+            .filter(|s| uses_trigram_index(s))
+            .map(fts_phrase);
+        let indexed = match phrase {
+            Some(phrase) if self.is_rare(&phrase).await? => Some(phrase),
+            _ => None,
+        };
+        // The page is picked by rowid first, so only its rows are sorted with their documents.
         let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT id, received_at, processed, document FROM emails WHERE 1 = 1",
+            "SELECT id, received_at, processed, document FROM emails \
+             WHERE rowid IN (SELECT emails.rowid",
         );
+        match indexed {
+            // CROSS JOIN makes the trigram index the outer loop: only matching rows are read.
+            Some(phrase) => sql
+                .push(
+                    " FROM emails_subject_trigrams CROSS JOIN emails \
+                     ON emails.rowid = emails_subject_trigrams.rowid \
+                     WHERE emails_subject_trigrams MATCH ",
+                )
+                .push_bind(phrase),
+            // Newest first, through an index that carries the subject: a common or short
+            // subject is tested without reading rows, and the walk stops when the page is full.
+            None => sql.push(" FROM emails WHERE 1 = 1"),
+        };
         if let Some(sender) = &query.from_email {
-            sql.push(" AND from_email = ").push_bind(sender);
+            sql.push(" AND emails.from_email = ").push_bind(sender);
         }
         if let Some(subject) = &query.subject {
-            sql.push(" AND instr(subject_folded, ")
+            // The literal check itself; behind the index it only rechecks the candidates.
+            sql.push(" AND instr(emails.subject_folded, ")
                 .push_bind(subject)
                 .push(") > 0");
         }
-        sql.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+        sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
+            .push(") ORDER BY received_at DESC, id DESC");
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
     }

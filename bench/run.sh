@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Mailroom's benchmark: ingest, search, download and memory, each against the parse-only
+# ceiling measured in the same run. Not part of `cargo test` or CI. See README § Performance.
+#
+# Environment (all optional):
+#   DURATION=5            seconds per ingest run (HUGE_DURATION for the 25 MB payloads: 15)
+#   CONNECTIONS=16        concurrent connections for ingest (SEARCH_CONNECTIONS: 4)
+#   THREADS=2             wrk threads
+#   SIZES="small typical large huge"
+#   SEED_EMAILS=1000000   emails seeded for the search runs (0 skips search)
+#   BENCH_POSTGRES_URL    a PostgreSQL database to benchmark too; the run drops and
+#                         recreates the schema `mailroom_bench` in it
+#   KEEP=1                keep the work directory (payloads, databases, logs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+HUGE_DURATION=${HUGE_DURATION:-15}
+CONNECTIONS=${CONNECTIONS:-16}
+SEARCH_CONNECTIONS=${SEARCH_CONNECTIONS:-4}
+THREADS=${THREADS:-2}
+SIZES=${SIZES:-small typical large huge}
+SEED_EMAILS=${SEED_EMAILS:-1000000}
+PORT=${PORT:-42099}
+CEILING_PORT=$((PORT + 1))
+
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk…" >&2
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+
+cargo build --release --quiet --bin mailroom --example ceiling --example bench_tool
+BIN=target/release
+WORK=$(mktemp -d /tmp/mailroom-bench.XXXXXX)
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+export API_KEY=bench-api-key-0123456789abcdef
+export RATE_LIMIT_WEBHOOK=off RATE_LIMIT_GLOBAL=off RATE_LIMIT_LIST=off RATE_LIMIT_GET=off RATE_LIMIT_ATTACHMENT=off
+
+"$BIN/examples/bench_tool" payloads "$WORK/payloads" | sed 's/^/payload /'
+
+# --- helpers -----------------------------------------------------------------------------
+
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # VmHWM / VmRSS in KiB
+mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
+
+wait_port() {
+    for _ in $(seq 200); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died; see $WORK/*.log" >&2; KEEP=1; exit 1; }
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2; exit 1
+}
+
+start_ceiling() {
+    "$BIN/examples/ceiling" "$CEILING_PORT" >"$WORK/ceiling.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$CEILING_PORT"
+}
+
+# start_mailroom DATABASE_URL: a fresh process with the default log level, logs to a file.
+start_mailroom() {
+    DATABASE_URL=$1 DATA_DIR="$WORK/data" HOST=127.0.0.1 PORT=$PORT \
+        "$BIN/mailroom" >>"$WORK/mailroom.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$PORT"
+}
+
+stop_server() {
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+}
+
+# post SIZE PORT SECONDS → a RESULT line from bench/webhook.lua
+post() {
+    PAYLOAD="$WORK/payloads/$1.json" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" --timeout 120s \
+        -s bench/webhook.lua "http://127.0.0.1:$2/webhook" | grep '^RESULT'
+}
+
+field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$2"; }
+
+fresh_database() {  # ENGINE NAME → URL
+    case $1 in
+        sqlite) echo "sqlite://$WORK/$2/mailroom.db" ;;
+        postgres) "$BIN/examples/bench_tool" pg-schema "$BENCH_POSTGRES_URL" mailroom_bench ;;
+    esac
+}
+
+ENGINES=sqlite
+[[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
+declare -A ROWS
+
+echo "conditions: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load $(cut -d' ' -f1-3 /proc/loadavg)," \
+     "wrk -t$THREADS -c$CONNECTIONS, ${DURATION}s runs (huge ${HUGE_DURATION}s), release build, synchronous=FULL"
+
+# --- ingest: ceiling then each engine, size by size ---------------------------------------
+
+for size in $SIZES; do
+    seconds=$DURATION; [[ $size == huge ]] && seconds=$HUGE_DURATION
+    start_ceiling
+    ceiling=$(post "$size" "$CEILING_PORT" "$seconds")
+    ceiling_hwm=$(kib "$SERVER_PID" VmHWM)
+    stop_server
+    echo "ingest $size ceiling: $ceiling peak_rss_mib=$(mib "$ceiling_hwm")"
+    for engine in $ENGINES; do
+        start_mailroom "$(fresh_database "$engine" "ingest-$size")"
+        result=$(post "$size" "$PORT" "$seconds")
+        hwm=$(kib "$SERVER_PID" VmHWM)
+        stop_server
+        ratio=$(awk -v a="$(field rps "$result")" -v b="$(field rps "$ceiling")" 'BEGIN {printf "%.2f", a / b}')
+        echo "ingest $size $engine: $result peak_rss_mib=$(mib "$hwm") ratio_to_ceiling=$ratio"
+        ROWS[$size/$engine]="$(field rps "$result")/s (${ratio}× ceiling $(field rps "$ceiling")/s), p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, non-2xx $(field non2xx "$result"), socket errors $(field socket_errors "$result"), peak RSS $(mib "$hwm") MiB"
+    done
+done
+
+# --- idle RSS, download throughput, list/search at SEED_EMAILS -----------------------------
+
+get() {  # PATH SECONDS → RESULT line
+    wrk -t"$THREADS" -c"$SEARCH_CONNECTIONS" -d"${2}s" -s bench/get.lua "http://127.0.0.1:$PORT$1" | grep '^RESULT'
+}
+
+for engine in $ENGINES; do
+    url=$(fresh_database "$engine" "read")
+    start_mailroom "$url"
+    sleep 2
+    ROWS[idle/$engine]="$(mib "$(kib "$SERVER_PID" VmRSS)") MiB"
+    echo "idle $engine: ${ROWS[idle/$engine]}"
+
+    id=$(sed "s/@@MSGID@@/download-$RANDOM/" "$WORK/payloads/large.json" |
+        curl -s -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$PORT/webhook" | jq -r .email_id)
+    result=$(get "/emails/$id/attachments/0" "$DURATION")
+    mbps=$(awk -v b="$(field bytes "$result")" -v s="$(field seconds "$result")" 'BEGIN {printf "%.0f", b / s / 1048576}')
+    ROWS[download/$engine]="$mbps MiB/s ($(field rps "$result") downloads/s of 5 MiB, p99 $(field p99_ms "$result") ms, -c$SEARCH_CONNECTIONS)"
+    echo "download $engine: $result mib_per_s=$mbps"
+    stop_server
+
+    if [[ $SEED_EMAILS -gt 0 ]]; then
+        "$BIN/examples/bench_tool" seed "$url" "$SEED_EMAILS" | sed "s/^/seed $engine: /"
+        start_mailroom "$url"
+        for query in "" "subject=pedido%200424242" "subject=0424242" "subject=proveedor" "subject=zz" "from_email=sender7@example.org"; do
+            result=$(get "/emails?limit=10&$query" "$DURATION")
+            echo "list $engine ${query:-(no filter)}: $result"
+            ROWS["list/$engine/${query:-all}"]="p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, $(field rps "$result")/s, non-2xx $(field non2xx "$result")"
+        done
+        stop_server
+    fi
+done
+
+# --- summary ------------------------------------------------------------------------------
+
+echo
+echo "| Work | $(sed 's/ / | /g' <<<"$ENGINES") |"
+echo "|---|$(sed -E 's/[a-z]+/---|/g; s/ //g' <<<"$ENGINES")"
+row() { local label=$1 key=$2 line="| $1 |"; for e in $ENGINES; do line+=" ${ROWS[$key/$e]:-n/a} |"; done; echo "$line"; }
+for size in $SIZES; do row "ingest $size" "$size"; done
+row "idle RSS" idle
+row "attachment download" download
+if [[ $SEED_EMAILS -gt 0 ]]; then
+    for query in all "subject=pedido%200424242" "subject=0424242" "subject=proveedor" "subject=zz" "from_email=sender7@example.org"; do
+        line="| list $query at $SEED_EMAILS |"
+        for e in $ENGINES; do line+=" ${ROWS[list/$e/$query]:-n/a} |"; done
+        echo "$line"
+    done
+fi

@@ -1,0 +1,165 @@
+//! `GET /emails?subject=`: a literal, case-insensitive substring, newest first, served by
+//! the trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL) on both engines.
+
+mod common;
+
+use common::{Engine, TestApp, small_email};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// The subjects of the matching emails, in the order the API lists them.
+async fn subjects_matching(app: &TestApp, query: &str) -> Vec<String> {
+    let query = utf8_percent_encode(query, NON_ALPHANUMERIC);
+    let (status, json) = app
+        .get_json(&format!("/emails?limit=100&subject={query}"))
+        .await;
+    assert_eq!(status, 200, "{json}");
+    json["emails"]
+        .as_array()
+        .expect("an emails array")
+        .iter()
+        .map(|email| email["subject"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+const SUBJECTS: [&str; 10] = [
+    "Factura 0001 de Enero",
+    "factura 0002 de febrero",
+    "Re: FACTURA 0003 (urgente)",
+    "100% off [promo] a_b",
+    "100 percent off, promo ab",
+    "abcd cde",
+    "Ñandú Überweisung",
+    "quote \"x\" and it's fine",
+    "no subject match here",
+    "zz",
+];
+
+async fn deliver_all(app: &TestApp) {
+    for subject in SUBJECTS {
+        app.deliver(small_email(subject, "ana@example.org")).await;
+    }
+}
+
+async fn matches_are_case_insensitive_literal_substrings_newest_first(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    deliver_all(&app).await;
+    assert_eq!(
+        subjects_matching(&app, "FACTURA").await,
+        [
+            "Re: FACTURA 0003 (urgente)",
+            "factura 0002 de febrero",
+            "Factura 0001 de Enero"
+        ]
+    );
+    assert_eq!(
+        subjects_matching(&app, "tura 0002 de f").await,
+        ["factura 0002 de febrero"]
+    );
+    assert_eq!(
+        subjects_matching(&app, "ñANDÚ über").await,
+        ["Ñandú Überweisung"]
+    );
+}
+
+async fn wildcard_and_syntax_characters_match_only_themselves(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    deliver_all(&app).await;
+    assert_eq!(
+        subjects_matching(&app, "100% off").await,
+        ["100% off [promo] a_b"]
+    );
+    assert_eq!(
+        subjects_matching(&app, "a_b").await,
+        ["100% off [promo] a_b"]
+    );
+    assert_eq!(
+        subjects_matching(&app, "[promo]").await,
+        ["100% off [promo] a_b"]
+    );
+    assert_eq!(
+        subjects_matching(&app, "(urgente)").await,
+        ["Re: FACTURA 0003 (urgente)"]
+    );
+    assert_eq!(
+        subjects_matching(&app, "\"x\" and it's").await,
+        ["quote \"x\" and it's fine"]
+    );
+    for nothing in ["100_", "%off", "a%b", "NEAR", "factura AND enero", "*"] {
+        assert!(
+            subjects_matching(&app, nothing).await.is_empty(),
+            "{nothing:?} matched"
+        );
+    }
+}
+
+async fn trigrams_that_are_not_contiguous_do_not_match(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    deliver_all(&app).await;
+    assert!(subjects_matching(&app, "abcde").await.is_empty());
+    assert_eq!(subjects_matching(&app, "abcd c").await, ["abcd cde"]);
+}
+
+async fn queries_shorter_than_a_trigram_still_match(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    deliver_all(&app).await;
+    assert_eq!(subjects_matching(&app, "zz").await, ["zz"]);
+    assert_eq!(subjects_matching(&app, "Ñ").await, ["Ñandú Überweisung"]);
+    assert_eq!(subjects_matching(&app, "%").await, ["100% off [promo] a_b"]);
+    assert_eq!(subjects_matching(&app, "_").await, ["100% off [promo] a_b"]);
+}
+
+async fn search_combines_with_the_sender_filter_and_paging(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    deliver_all(&app).await;
+    app.deliver(small_email("Factura 0004", "otro@example.org"))
+        .await;
+    let (_, json) = app
+        .get_json("/emails?subject=factura&from_email=ana@example.org&limit=1&skip=1")
+        .await;
+    assert_eq!(json["count"], 1);
+    assert_eq!(json["emails"][0]["subject"], "factura 0002 de febrero");
+}
+
+/// Past `RARE_MATCHES` (2,000) SQLite stops sorting index matches and walks the newest
+/// emails instead; both paths must give the same page.
+async fn a_common_subject_pages_newest_first(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(1);
+    // 2,000 of 2,200 share "common news".
+    let inserts = (0..2_200).map(|i| {
+        let subject = if i % 11 != 0 { "Common news" } else { "other" };
+        let body = small_email(&format!("{subject} {i:04}"), "ana@example.org");
+        let at = start + chrono::Duration::milliseconds(i);
+        let email = mailroom::inbound::improvmx::parse(body.as_bytes(), at).unwrap();
+        app.store.insert_inbound(email)
+    });
+    for inserted in futures::future::join_all(inserts).await {
+        inserted.unwrap();
+    }
+    for (query, expected) in [
+        ("COMMON NEWS", ["common news 2195", "common news 2194"]),
+        ("news 20", ["common news 2095", "common news 2094"]),
+        ("n news 0", ["common news 0995", "common news 0994"]),
+    ] {
+        let query = utf8_percent_encode(query, NON_ALPHANUMERIC);
+        let (_, json) = app
+            .get_json(&format!("/emails?subject={query}&limit=2&skip=4"))
+            .await;
+        let subjects: Vec<String> = json["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["subject"].as_str().unwrap().to_lowercase())
+            .collect();
+        assert_eq!(subjects, expected, "{query}");
+    }
+}
+
+engine_tests!(
+    matches_are_case_insensitive_literal_substrings_newest_first,
+    wildcard_and_syntax_characters_match_only_themselves,
+    trigrams_that_are_not_contiguous_do_not_match,
+    queries_shorter_than_a_trigram_still_match,
+    search_combines_with_the_sender_filter_and_paging,
+    a_common_subject_pages_newest_first,
+);
