@@ -49,12 +49,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let options = connect_options(url)?.create_if_missing(true);
         create_parent_directory(options.get_filename())?;
 
         let mut writer = SqliteConnection::connect_with(&options).await?;
@@ -90,6 +85,16 @@ impl SqliteStore {
         .await?;
         Ok(matches < RARE_MATCHES)
     }
+}
+
+/// How every connection to the file is made: WAL, `synchronous=FULL`, a busy timeout for
+/// the moments another writer (the outbox, an import) holds the lock.
+pub(super) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true))
 }
 
 fn create_parent_directory(file: &Path) -> Result<(), StoreError> {

@@ -1,15 +1,11 @@
 //! The outbox on SQLite: one connection of its own (WAL lets it share the file with the
 //! mail store's writer), `BEGIN IMMEDIATE` where a read decides a write.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, Row};
 
 use super::outbox::{
@@ -25,11 +21,7 @@ pub struct SqliteOutbox {
 
 impl SqliteOutbox {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+        let options = super::sqlite::connect_options(url)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
