@@ -135,6 +135,27 @@ fn search_text(text: Option<&str>) -> Option<String> {
     text.map(crate::email::search_key)
 }
 
+/// An `emails` row (`id, received_at, processed, document`) as a `StoredEmail`.
+fn stored_email<R>(row: &R) -> Result<StoredEmail, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: String = row.try_get("id")?;
+    let document: String = row.try_get("document")?;
+    Ok(StoredEmail {
+        id: id
+            .parse()
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        received_at: from_micros(row.try_get("received_at")?),
+        processed: row.try_get("processed")?,
+        document: parse_document(&document)?,
+    })
+}
+
 /// Decodes a stored document; a corrupt one is an error, never a panic.
 fn parse_document(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))

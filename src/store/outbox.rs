@@ -206,6 +206,35 @@ pub(super) fn parse_status(name: &str, next_attempt_at: i64) -> Result<OutboxSta
         .ok_or_else(|| decode_error(format!("unknown outbox status {name:?}")))
 }
 
+/// The instant `span` before `now`, in stored microseconds.
+pub(super) fn since(now: DateTime<Utc>, span: Duration) -> i64 {
+    super::to_micros(now) - i64::try_from(span.as_micros()).unwrap_or(i64::MAX / 2)
+}
+
+/// An outbox row (`ENTRY_COLUMNS`) as an `OutboxEntry`, on either engine.
+pub(super) fn entry_from_row<R>(row: &R) -> Result<OutboxEntry, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    let summary: String = row.try_get("summary")?;
+    Ok(OutboxEntry {
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        status: parse_status(&status, row.try_get("next_attempt_at")?)?,
+        attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
+        last_error: row.try_get("last_error")?,
+        smtp_reply: row.try_get("smtp_reply")?,
+        accepted_at: super::from_micros(row.try_get("accepted_at")?),
+        sent_at: row
+            .try_get::<Option<i64>, _>("sent_at")?
+            .map(super::from_micros),
+        summary: parse_json(&summary)?,
+    })
+}
+
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }

@@ -6,12 +6,10 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 
-use super::{
-    EmailQuery, Inserted, Store, StoreError, from_micros, parse_document, search_text, to_micros,
-};
+use super::{EmailQuery, Inserted, Store, StoreError, search_text, stored_email, to_micros};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -94,17 +92,6 @@ fn like_pattern(subject: &str) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-fn stored_email(row: &PgRow) -> Result<StoredEmail, StoreError> {
-    let id: String = row.try_get("id")?;
-    let document: String = row.try_get("document")?;
-    Ok(StoredEmail {
-        id: parse_id(&id)?,
-        received_at: from_micros(row.try_get("received_at")?),
-        processed: row.try_get("processed")?,
-        document: parse_document(&document)?,
-    })
 }
 
 /// SQLSTATE 53100 is disk_full.

@@ -12,15 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{
-    EmailQuery, Inserted, Store, StoreError, from_micros, parse_document, search_text, to_micros,
-};
+use super::{EmailQuery, Inserted, Store, StoreError, search_text, stored_email, to_micros};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 use crate::telemetry::error_chain;
 
@@ -356,17 +353,6 @@ fn uses_trigram_index(subject: &str) -> bool {
 /// The subject as one FTS5 phrase: a quoted string, so no character is query syntax.
 fn fts_phrase(subject: &str) -> String {
     format!("\"{}\"", subject.replace('"', "\"\""))
-}
-
-fn stored_email(row: &SqliteRow) -> Result<StoredEmail, StoreError> {
-    let id: String = row.try_get("id")?;
-    let document: String = row.try_get("document")?;
-    Ok(StoredEmail {
-        id: parse_id(&id)?,
-        received_at: from_micros(row.try_get("received_at")?),
-        processed: row.try_get("processed")?,
-        document: parse_document(&document)?,
-    })
 }
 
 #[async_trait]

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
 use super::outbox::{
     Admit, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
-    Transition, Usage, parse_id, parse_json, parse_status, transition_columns,
+    Transition, Usage, entry_from_row, parse_id, parse_json, since, transition_columns,
 };
 use super::{StoreError, from_micros, to_micros};
 use crate::email::EmailId;
@@ -28,10 +28,6 @@ impl SqliteOutbox {
             .await?;
         Ok(Self { pool })
     }
-}
-
-fn since(now: DateTime<Utc>, span: Duration) -> i64 {
-    to_micros(now) - i64::try_from(span.as_micros()).unwrap_or(i64::MAX / 2)
 }
 
 async fn read_usage(
@@ -56,21 +52,6 @@ async fn read_usage(
     Ok(Usage {
         accepted: accepted.into_iter().map(from_micros).collect(),
         recipients_last_day: recipients.max(0) as u64,
-    })
-}
-
-fn entry(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
-    let status: String = row.try_get("status")?;
-    let summary: String = row.try_get("summary")?;
-    Ok(OutboxEntry {
-        id: parse_id(&row.try_get::<String, _>("id")?)?,
-        status: parse_status(&status, row.try_get("next_attempt_at")?)?,
-        attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
-        last_error: row.try_get("last_error")?,
-        smtp_reply: row.try_get("smtp_reply")?,
-        accepted_at: from_micros(row.try_get("accepted_at")?),
-        sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_micros),
-        summary: parse_json(&summary)?,
     })
 }
 
@@ -206,7 +187,7 @@ impl OutboxStore for SqliteOutbox {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(entry).transpose()
+        row.as_ref().map(entry_from_row).transpose()
     }
 
     async fn list(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -221,7 +202,7 @@ impl OutboxStore for SqliteOutbox {
             .bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(entry).collect()
+        rows.iter().map(entry_from_row).collect()
     }
 
     async fn close(&self) {
