@@ -85,15 +85,18 @@ expect_in "DOMINIO=example.org" "$(cat "$env_file")"
 cmp -s "$binary" "$stage/usr/local/bin/mailroom" || fail "binary not installed"
 
 step "the staged binary serves /healthz and /readyz with the staged settings"
-port=$((43000 + RANDOM % 2000))
-# The environment wins over the file: keep the data inside the test directory.
-DATA_DIR=$work/data DATABASE_URL="sqlite://$work/data/mailroom.db" PORT=$port \
+# Port 0: the kernel picks a free port, which the server logs (JSON, so it parses simply).
+DATA_DIR=$work/data DATABASE_URL="sqlite://$work/data/mailroom.db" PORT=0 LOG_FORMAT=json \
   "$stage/usr/local/bin/mailroom" --env-file "$env_file" serve >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+port=
+for _ in $(seq 1 300); do
+  port=$(sed -n 's/.*"address":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$work/server.log" | head -n 1)
+  [[ -n $port ]] && break
+  kill -0 "$server" 2>/dev/null || fail "mailroom exited at startup: $(cat "$work/server.log")"
   sleep 0.1
 done
+[[ -n $port ]] || fail "mailroom did not log its address: $(cat "$work/server.log")"
 expect_in '{"status":"ok"}' "$(curl -fsS "http://127.0.0.1:$port/healthz")"
 expect_in '{"status":"ready"}' "$(curl -fsS "http://127.0.0.1:$port/readyz")"
 kill -TERM "$server"
