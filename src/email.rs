@@ -72,17 +72,13 @@ pub enum PartKind {
 }
 
 impl PartKind {
-    /// The field name in the ImprovMX payload and in the stored document.
+    /// The field name in the ImprovMX payload and the stored document, and the path
+    /// segment of the index-based download route.
     pub fn field(self) -> &'static str {
         match self {
             PartKind::Attachment => "attachments",
             PartKind::Inline => "inlines",
         }
-    }
-
-    /// The path segment of the index-based download route.
-    pub fn route_segment(self) -> &'static str {
-        self.field()
     }
 }
 

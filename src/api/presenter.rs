@@ -23,7 +23,7 @@ pub fn email_json(email: StoredEmail) -> Value {
         if let Some(Value::Array(parts)) = document.get_mut(kind.field()) {
             for (index, part) in parts.iter_mut().enumerate() {
                 if let Value::Object(fields) = part {
-                    let url = format!("/emails/{id}/{}/{index}", kind.route_segment());
+                    let url = format!("/emails/{id}/{}/{index}", kind.field());
                     fields.insert("url".into(), url.into());
                 }
             }
