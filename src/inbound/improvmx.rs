@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::email::{EmailId, NewEmail, PartKind, PartMeta};
 
@@ -189,7 +188,7 @@ fn decode_part(
         name: take_string("name"),
         cid: take_string("cid"),
         size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        sha256: sha256_hex(&bytes),
         content_error,
         extra: fields,
     };
@@ -247,33 +246,44 @@ fn angle_address(text: &str) -> &str {
     }
 }
 
+/// SHA-256 of a part, hex: the blob's address and the `sha256` the API shows.
+///
+/// ring's assembly runs about twice as fast as a pure-Rust SHA-256 on CPUs without SHA
+/// extensions, and this hash is most of the CPU a large attachment costs.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
 /// Message-ID + recipients + a hash of the content.
 ///
 /// A sender-chosen Message-ID alone never makes two emails the same: the content
 /// hash covers every stored field (part bytes by their SHA-256) except ImprovMX's
-/// delivery `timestamp`, which is not part of the email.
+/// delivery `timestamp`, which is not part of the email. The key is internal, so it uses
+/// BLAKE3, which hashes a typical email's HTML an order of magnitude faster than SHA-256.
 fn dedup_key(document: &Map<String, Value>) -> String {
     // serde_json's default map is ordered by key, so this serialization is canonical.
-    let mut content_hash = Sha256::new();
+    let mut content_hash = blake3::Hasher::new();
     serde_json::to_writer(&mut content_hash, &WithoutTimestamp(document))
         .expect("a JSON map serializes");
-    let content_hash = content_hash.finalize();
-
     let message_id = document
         .get("message-id")
         .and_then(Value::as_str)
         .map(str::trim)
         .unwrap_or_default();
     let recipients = recipient_addresses(document.get("to")).join(",");
+    key_of(message_id, &recipients, content_hash.finalize().as_bytes())
+}
 
-    let mut key = Sha256::new();
-    key.update(b"mailroom-dedup-v1\0");
+/// The dedup key from its three components; versioned, so a later scheme never collides.
+fn key_of(message_id: &str, recipients: &str, content_hash: &[u8]) -> String {
+    let mut key = blake3::Hasher::new();
+    key.update(b"mailroom-dedup-v2\0");
     key.update(message_id.as_bytes());
     key.update(b"\0");
     key.update(recipients.as_bytes());
     key.update(b"\0");
     key.update(content_hash);
-    hex::encode(key.finalize())
+    key.finalize().to_hex().to_string()
 }
 
 /// The document as JSON without its `timestamp`, serialized without cloning it.
@@ -420,21 +430,15 @@ mod tests {
         }
         let mut content = document.clone();
         content.remove("timestamp");
-        let content_hash = Sha256::digest(serde_json::to_vec(&content).unwrap());
+        let content_hash = blake3::hash(&serde_json::to_vec(&content).unwrap());
         let message_id = document
             .get("message-id")
             .and_then(Value::as_str)
             .map(str::trim)
             .unwrap_or_default();
         let recipients = recipient_addresses(document.get("to")).join(",");
-        let mut key = Sha256::new();
-        key.update(b"mailroom-dedup-v1\0");
-        key.update(message_id.as_bytes());
-        key.update(b"\0");
-        key.update(recipients.as_bytes());
-        key.update(b"\0");
-        key.update(content_hash);
-        Some((document, hex::encode(key.finalize()), blobs))
+        let key = key_of(message_id, &recipients, content_hash.as_bytes());
+        Some((document, key, blobs))
     }
 
     fn assert_matches_reference(body: &[u8]) {
