@@ -36,10 +36,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 type Reply = oneshot::Sender<Result<Inserted, StoreError>>;
 
+/// An email queued for the writer, its document already serialized by the request's own
+/// task so that the writer's serial path does only database work.
+struct Job {
+    email: NewEmail,
+    document: String,
+    reply: Reply,
+}
+
 pub struct SqliteStore {
     readers: SqlitePool,
     /// Queue of the writer task; `None` once closed.
-    queue: RwLock<Option<mpsc::Sender<(NewEmail, Reply)>>>,
+    queue: RwLock<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     options: SqliteConnectOptions,
 }
@@ -127,20 +135,30 @@ async fn verify_durability(conn: &mut SqliteConnection) -> Result<(), StoreError
     Ok(())
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<(NewEmail, Reply)>) {
+async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     while let Some(first) = jobs.recv().await {
-        let mut batch_bytes = part_bytes(&first.0);
+        let mut batch_bytes = part_bytes(&first.email);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_EMAILS && batch_bytes < MAX_BATCH_BYTES {
             match jobs.try_recv() {
                 Ok(job) => {
-                    batch_bytes += part_bytes(&job.0);
+                    batch_bytes += part_bytes(&job.email);
                     batch.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let (mut emails, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let mut emails = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for Job {
+            email,
+            document,
+            reply,
+        } in batch
+        {
+            emails.push((email, document));
+            replies.push(reply);
+        }
         match commit_batch(&mut conn, &mut emails).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -162,46 +180,51 @@ fn part_bytes(email: &NewEmail) -> usize {
     email.blobs.iter().map(|(_, bytes)| bytes.len()).sum()
 }
 
+/// An email and its serialized document, as the writer stores them.
+type Pending = (NewEmail, String);
+
 /// One durable transaction for the whole batch. Emails whose parts are small are written
 /// together: one INSERT for their rows and one for their parts, a few round trips to the
-/// connection's worker thread for the whole batch. If that fails, or for emails with
-/// large parts, each email gets its own savepoint (an email without parts is one INSERT,
+/// connection's worker thread for the whole batch. If that fails, the transaction starts
+/// over and each email gets its own savepoint (an email without parts is one INSERT,
 /// which SQLite undoes alone on failure), so one bad email never fails its neighbours.
-/// Large part bytes are moved into their statements (not copied): `emails` loses them.
+/// Emails with large parts always go one at a time, their bytes moved into their
+/// statements (not copied): `emails` loses them.
 async fn commit_batch(
     conn: &mut SqliteConnection,
-    emails: &mut [NewEmail],
+    emails: &mut [Pending],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results: Vec<Option<Result<Inserted, StoreError>>> =
         emails.iter().map(|_| None).collect();
     let together: Vec<usize> = (0..emails.len())
-        .filter(|&i| part_bytes(&emails[i]) <= MAX_SHARED_PART_BYTES)
+        .filter(|&i| part_bytes(&emails[i].0) <= MAX_SHARED_PART_BYTES)
         .collect();
     if together.len() > 1 {
-        let mut savepoint = tx.begin().await?;
-        match insert_together(&mut savepoint, emails, &together).await {
+        // No savepoint: these are the transaction's first statements, so on failure the
+        // whole transaction is rolled back, which saves two round trips per batch.
+        match insert_together(&mut tx, emails, &together).await {
             Ok(inserted) => {
-                savepoint.commit().await?;
                 for (&i, inserted) in together.iter().zip(inserted) {
                     results[i] = Some(Ok(inserted));
                 }
             }
             Err(error) => {
-                savepoint.rollback().await?;
+                tx.rollback().await?;
                 tracing::warn!(error = %error_chain(&error), emails = together.len(), "storing a batch one email at a time");
+                tx = conn.begin_with("BEGIN IMMEDIATE").await?;
             }
         }
     }
-    for (email, slot) in emails.iter_mut().zip(results.iter_mut()) {
+    for ((email, document), slot) in emails.iter_mut().zip(results.iter_mut()) {
         if slot.is_some() {
             continue;
         }
         let result = if email.blobs.is_empty() {
-            insert_one(&mut tx, email).await
+            insert_one(&mut tx, email, document).await
         } else {
             let mut savepoint = tx.begin().await?;
-            let result = insert_one(&mut savepoint, email).await;
+            let result = insert_one(&mut savepoint, email, document).await;
             match result {
                 Ok(_) => savepoint.commit().await?,
                 Err(_) => savepoint.rollback().await?,
@@ -223,27 +246,24 @@ async fn commit_batch(
 /// The emails at `which` in one statement, then the parts of the new ones in another.
 async fn insert_together(
     conn: &mut SqliteConnection,
-    emails: &[NewEmail],
+    emails: &[Pending],
     which: &[usize],
 ) -> Result<Vec<Inserted>, sqlx::Error> {
-    let mut rows = Vec::with_capacity(which.len());
-    for &i in which {
-        let document = serde_json::to_string(&emails[i].document)
-            .map_err(|e| sqlx::Error::Encode(e.into()))?;
-        rows.push((&emails[i], document));
-    }
     let mut sql = QueryBuilder::<Sqlite>::new(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
     );
-    sql.push_values(rows, |mut row, (email, document)| {
-        row.push_bind(email.id.to_string())
-            .push_bind(email.dedup_key.clone())
-            .push_bind(to_micros(email.received_at))
-            .push_bind(email.processed)
-            .push_bind(search_text(email.from_email.as_deref()))
-            .push_bind(search_text(email.subject.as_deref()))
-            .push_bind(document);
-    });
+    sql.push_values(
+        which.iter().map(|&i| &emails[i]),
+        |mut row, (email, document)| {
+            row.push_bind(email.id.to_string())
+                .push_bind(email.dedup_key.clone())
+                .push_bind(to_micros(email.received_at))
+                .push_bind(email.processed)
+                .push_bind(search_text(email.from_email.as_deref()))
+                .push_bind(search_text(email.subject.as_deref()))
+                .push_bind(document.clone());
+        },
+    );
     sql.push(" ON CONFLICT DO NOTHING RETURNING id");
     let new: HashSet<String> = sql
         .build_query_scalar()
@@ -255,7 +275,7 @@ async fn insert_together(
     let mut results = Vec::with_capacity(which.len());
     let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
     for &i in which {
-        let email = &emails[i];
+        let email = &emails[i].0;
         if new.contains(&email.id.to_string()) {
             for blob in &email.blobs {
                 if !blobs.iter().any(|(sha, _)| *sha == blob.0) {
@@ -297,9 +317,8 @@ async fn existing_id(
 async fn insert_one(
     conn: &mut SqliteConnection,
     email: &mut NewEmail,
+    document: &str,
 ) -> Result<Inserted, sqlx::Error> {
-    let document =
-        serde_json::to_string(&email.document).map_err(|e| sqlx::Error::Encode(e.into()))?;
     let inserted: Option<String> = sqlx::query_scalar(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
          VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -312,7 +331,7 @@ async fn insert_one(
     .bind(email.processed)
     .bind(search_text(email.from_email.as_deref()))
     .bind(search_text(email.subject.as_deref()))
-    .bind(document)
+    .bind(document.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_none() {
@@ -364,9 +383,15 @@ impl Store for SqliteStore {
     async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError> {
         let queue = self.queue.read().expect("queue lock").clone();
         let queue = queue.ok_or(StoreError::Closed)?;
+        let document = serde_json::to_string(&email.document)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
         let (reply, answer) = oneshot::channel();
         queue
-            .send((email, reply))
+            .send(Job {
+                email,
+                document,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
