@@ -150,6 +150,78 @@ async fn lists_sort_by_receive_time_not_by_id(engine: Engine) {
     store.close().await;
 }
 
+/// Makes the store refuse any email whose subject is `poison`, as a failing insert would.
+async fn poison_subject(engine: Engine, url: &str) {
+    use sqlx::Connection;
+    match engine {
+        Engine::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TRIGGER poison BEFORE INSERT ON emails WHEN new.subject_folded = 'poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned email'); END",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        Engine::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                   IF NEW.subject_folded = 'poison' THEN RAISE EXCEPTION 'poisoned email'; END IF; \
+                   RETURN NEW; END $$; \
+                 CREATE TRIGGER poison BEFORE INSERT ON emails \
+                   FOR EACH ROW EXECUTE FUNCTION poison();",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+async fn one_failing_email_does_not_fail_its_batch(engine: Engine) {
+    let (store, db) = open(engine).await;
+    poison_subject(engine, &db.url).await;
+    let mut bodies: Vec<String> = (0..8)
+        .map(|i| small_email(&format!("fine {i}"), "a@b.c"))
+        .collect();
+    bodies.insert(4, small_email("poison", "a@b.c"));
+    bodies.push(fixture("full-arrays.json"));
+    // Queued together, so that the SQLite writer takes them as one batch.
+    let results =
+        futures::future::join_all(bodies.iter().map(|body| {
+            store.insert_inbound(improvmx::parse(body.as_bytes(), Utc::now()).unwrap())
+        }))
+        .await;
+    for (i, result) in results.iter().enumerate() {
+        if i == 4 {
+            assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+        } else {
+            assert!(
+                matches!(result, Ok(Inserted::New(_))),
+                "email {i}: {result:?}"
+            );
+        }
+    }
+    let stored = store.list_emails(&all()).await.unwrap();
+    assert_eq!(stored.len(), 9);
+    let full = store
+        .email(results[9].as_ref().unwrap().id())
+        .await
+        .unwrap()
+        .unwrap();
+    for part in full.parts(mailroom::email::PartKind::Attachment) {
+        assert!(
+            store.blob(&part.sha256).await.unwrap().is_some(),
+            "{part:?}"
+        );
+    }
+    store.close().await;
+}
+
 async fn a_closed_store_refuses_writes(engine: Engine) {
     let (store, _db) = open(engine).await;
     store.close().await;
@@ -169,6 +241,7 @@ engine_tests!(
     identical_attachments_are_stored_once_and_shared,
     lists_sort_by_receive_time_not_by_id,
     a_closed_store_refuses_writes,
+    one_failing_email_does_not_fail_its_batch,
 );
 
 #[test]
