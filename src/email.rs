@@ -92,7 +92,10 @@ pub struct PartMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
     pub size: u64,
-    pub sha256: String,
+    /// BLAKE3 of the bytes, hex: the blob's address. BLAKE3 rather than SHA-256 because
+    /// hashing was the largest CPU cost of ingesting attachments on CPUs without SHA
+    /// extensions (5 GB/s against 0.2–0.35 GB/s here).
+    pub blake3: String,
     /// Set when `content` was not valid base64: the bytes served are the text as received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_error: Option<String>,
@@ -114,7 +117,7 @@ pub struct NewEmail {
     pub subject: Option<String>,
     /// Every payload field except the parts' base64 content (parts hold `PartMeta`).
     pub document: Map<String, Value>,
-    /// Decoded part bytes keyed by SHA-256 (hex), each stored once.
+    /// Decoded part bytes keyed by BLAKE3 (hex), each stored once.
     pub blobs: Vec<(String, Vec<u8>)>,
 }
 

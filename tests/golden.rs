@@ -28,7 +28,7 @@ fn decoded(path: &Path) -> Value {
     let blobs: Vec<Value> = email
         .blobs
         .iter()
-        .map(|(sha256, bytes)| json!({"sha256": sha256, "size": bytes.len()}))
+        .map(|(hash, bytes)| json!({"blake3": hash, "size": bytes.len()}))
         .collect();
     json!({
         "dedup_key": email.dedup_key,

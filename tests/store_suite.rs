@@ -35,9 +35,9 @@ async fn an_inserted_email_reads_back_with_its_parts(engine: Engine) {
     let stored = store.email(id).await.unwrap().expect("stored");
     assert_eq!(stored.document, document);
     assert!(!stored.processed);
-    for (sha256, bytes) in blobs {
+    for (hash, bytes) in blobs {
         assert_eq!(
-            store.blob(&sha256).await.unwrap().as_deref(),
+            store.blob(&hash).await.unwrap().as_deref(),
             Some(bytes.as_slice())
         );
     }
@@ -215,7 +215,7 @@ async fn one_failing_email_does_not_fail_its_batch(engine: Engine) {
         .unwrap();
     for part in full.parts(mailroom::email::PartKind::Attachment) {
         assert!(
-            store.blob(&part.sha256).await.unwrap().is_some(),
+            store.blob(&part.blake3).await.unwrap().is_some(),
             "{part:?}"
         );
     }

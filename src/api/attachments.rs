@@ -153,7 +153,7 @@ async fn by_index(
 async fn serve(state: &AppState, part: PartMeta) -> Result<Response, ApiError> {
     let bytes = state
         .store
-        .blob(&part.sha256)
+        .blob(&part.blake3)
         .await?
         .ok_or(ApiError::NotFound("Attachment not found"))?;
     let content_type = part

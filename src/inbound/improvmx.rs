@@ -12,9 +12,9 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
 use serde::de::{Deserializer as _, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::raw_parts::{Content, RawPart, RawParts};
 use crate::email::{EmailId, NewEmail, PartKind, PartMeta};
 
 /// Keys the store owns; a payload that carries them keeps them under a `payload_` prefix.
@@ -33,9 +33,9 @@ pub enum PayloadError {
 
 /// Decodes one webhook body received at `received_at`.
 ///
-/// Memory: the parts' base64 is never copied out of `body` (unless it holds JSON escapes);
-/// it is decoded straight into its blob, so a 25 MB delivery costs the body plus its
-/// decoded bytes, not several copies of either.
+/// Memory and time: the body is read in one pass, and the parts' base64 is never copied
+/// out of it (unless it holds JSON escapes); it is decoded straight into its blob, so a
+/// 25 MB delivery costs the body plus its decoded bytes, not several copies of either.
 pub fn parse(body: &[u8], received_at: DateTime<Utc>) -> Result<NewEmail, PayloadError> {
     let Payload {
         mut document,
@@ -50,8 +50,7 @@ pub fn parse(body: &[u8], received_at: DateTime<Utc>) -> Result<NewEmail, Payloa
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     for (kind, raw) in PART_KINDS.into_iter().zip(parts) {
         if let Some(raw) = raw {
-            let value = decode_parts(raw, &mut blobs)?;
-            document.insert(kind.field().to_owned(), value);
+            document.insert(kind.field().to_owned(), decode_parts(raw, &mut blobs));
         }
     }
 
@@ -70,12 +69,12 @@ pub fn parse(body: &[u8], received_at: DateTime<Utc>) -> Result<NewEmail, Payloa
     })
 }
 
-/// The top-level object: every field as a `Value`, except the part lists, which are kept
-/// as raw JSON borrowed from the body so that their base64 is never copied.
+/// The top-level object: every field as a `Value`, except the part lists, whose base64
+/// stays borrowed from the body.
 struct Payload<'a> {
     document: Map<String, Value>,
     /// In `PART_KINDS` order.
-    parts: [Option<&'a RawValue>; 2],
+    parts: [Option<RawParts<'a>>; 2],
 }
 
 fn read_payload(body: &[u8]) -> Result<Payload<'_>, PayloadError> {
@@ -122,54 +121,46 @@ impl<'de> Visitor<'de> for PayloadVisitor {
 }
 
 /// A part list as stored: each object part becomes its `PartMeta`, its bytes join `blobs`
-/// (once per SHA-256); anything else is kept as it came.
-fn decode_parts(raw: &RawValue, blobs: &mut Vec<(String, Vec<u8>)>) -> Result<Value, PayloadError> {
-    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
-        return json_value(raw);
+/// (once per content hash); anything else is kept as it came.
+fn decode_parts(parts: RawParts<'_>, blobs: &mut Vec<(String, Vec<u8>)>) -> Value {
+    let items = match parts {
+        RawParts::List(items) => items,
+        RawParts::Other(value) => return value,
     };
     let mut parts = Vec::with_capacity(items.len());
     for item in items {
-        let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(item.get()) else {
-            parts.push(json_value(item)?);
-            continue;
+        let (fields, content) = match item {
+            RawPart::Object { fields, content } => (fields, content),
+            RawPart::Other(value) => {
+                parts.push(value);
+                continue;
+            }
         };
-        let (meta, bytes) = decode_part(fields).map_err(PayloadError::NotJson)?;
-        if !blobs.iter().any(|(sha, _)| *sha == meta.sha256) {
-            blobs.push((meta.sha256.clone(), bytes));
+        let (meta, bytes) = decode_part(fields, content);
+        if !blobs.iter().any(|(hash, _)| *hash == meta.blake3) {
+            blobs.push((meta.blake3.clone(), bytes));
         }
         parts.push(serde_json::to_value(meta).expect("part metadata serializes"));
     }
-    Ok(Value::Array(parts))
-}
-
-/// Raw JSON that the body parser already accepted, as a `Value` (nesting limits apply).
-fn json_value(raw: &RawValue) -> Result<Value, PayloadError> {
-    serde_json::from_str(raw.get()).map_err(PayloadError::NotJson)
+    Value::Array(parts)
 }
 
 /// Splits a payload part into its metadata and decoded bytes.
 fn decode_part(
-    raw_fields: BTreeMap<String, &RawValue>,
-) -> Result<(PartMeta, Vec<u8>), serde_json::Error> {
-    let mut content = None;
-    let mut fields = Map::new();
-    for (key, raw) in raw_fields {
-        if key == "content" {
-            content = Some(raw);
-        } else {
-            fields.insert(key, serde_json::from_str(raw.get())?);
-        }
-    }
-    let (bytes, content_error) = match content.map(content_text).transpose()? {
-        Some(Ok(text)) => match decode_base64_leniently(&text) {
+    fields: BTreeMap<String, Value>,
+    content: Option<Content<'_>>,
+) -> (PartMeta, Vec<u8>) {
+    let mut fields: Map<String, Value> = fields.into_iter().collect();
+    let (bytes, content_error) = match content {
+        Some(Content::Text(text)) => match decode_base64_leniently(&text) {
             Some(bytes) => (bytes, None),
             None => (
                 text.into_owned().into_bytes(),
                 Some("content is not valid base64; stored as received".to_owned()),
             ),
         },
-        None | Some(Err(Value::Null)) => (Vec::new(), None),
-        Some(Err(other)) => (
+        None | Some(Content::Other(Value::Null)) => (Vec::new(), None),
+        Some(Content::Other(other)) => (
             other.to_string().into_bytes(),
             Some("content is not a base64 string; stored as received JSON".to_owned()),
         ),
@@ -188,23 +179,11 @@ fn decode_part(
         name: take_string("name"),
         cid: take_string("cid"),
         size: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
+        blake3: blake3::hash(&bytes).to_hex().to_string(),
         content_error,
         extra: fields,
     };
-    Ok((meta, bytes))
-}
-
-/// A part's `content`: its text, borrowed from the body when it holds no escapes; or the
-/// value it is when it is not a string.
-fn content_text(raw: &RawValue) -> Result<Result<Cow<'_, str>, Value>, serde_json::Error> {
-    if let Ok(text) = serde_json::from_str::<&str>(raw.get()) {
-        return Ok(Ok(Cow::Borrowed(text)));
-    }
-    match serde_json::from_str::<Value>(raw.get())? {
-        Value::String(text) => Ok(Ok(Cow::Owned(text))),
-        other => Ok(Err(other)),
-    }
+    (meta, bytes)
 }
 
 /// Standard or URL-safe base64, wrapped or not, padded or not.
@@ -246,20 +225,11 @@ fn angle_address(text: &str) -> &str {
     }
 }
 
-/// SHA-256 of a part, hex: the blob's address and the `sha256` the API shows.
-///
-/// ring's assembly runs about twice as fast as a pure-Rust SHA-256 on CPUs without SHA
-/// extensions, and this hash is most of the CPU a large attachment costs.
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-}
-
 /// Message-ID + recipients + a hash of the content.
 ///
 /// A sender-chosen Message-ID alone never makes two emails the same: the content
-/// hash covers every stored field (part bytes by their SHA-256) except ImprovMX's
-/// delivery `timestamp`, which is not part of the email. The key is internal, so it uses
-/// BLAKE3, which hashes a typical email's HTML an order of magnitude faster than SHA-256.
+/// hash covers every stored field (part bytes by their BLAKE3) except ImprovMX's
+/// delivery `timestamp`, which is not part of the email.
 fn dedup_key(document: &Map<String, Value>) -> String {
     // serde_json's default map is ordered by key, so this serialization is canonical.
     let mut content_hash = blake3::Hasher::new();
@@ -414,14 +384,15 @@ mod tests {
             if let Some(Value::Array(parts)) = document.get_mut(kind.field()) {
                 for part in parts.iter_mut() {
                     if let Value::Object(fields) = part {
-                        let raw: BTreeMap<String, Box<RawValue>> = std::mem::take(fields)
-                            .into_iter()
-                            .map(|(k, v)| (k, serde_json::value::to_raw_value(&v).unwrap()))
-                            .collect();
-                        let borrowed = raw.iter().map(|(k, v)| (k.clone(), &**v)).collect();
-                        let (meta, bytes) = decode_part(borrowed).unwrap();
-                        if !blobs.iter().any(|(sha, _)| *sha == meta.sha256) {
-                            blobs.push((meta.sha256.clone(), bytes));
+                        let mut fields: BTreeMap<String, Value> =
+                            std::mem::take(fields).into_iter().collect();
+                        let content = fields.remove("content").map(|value| match value {
+                            Value::String(text) => Content::Text(Cow::Owned(text)),
+                            other => Content::Other(other),
+                        });
+                        let (meta, bytes) = decode_part(fields, content);
+                        if !blobs.iter().any(|(hash, _)| *hash == meta.blake3) {
+                            blobs.push((meta.blake3.clone(), bytes));
                         }
                         *part = serde_json::to_value(meta).unwrap();
                     }

@@ -83,8 +83,8 @@ pub trait Store: Send + Sync {
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError>;
 
-    /// The bytes of a stored part, by SHA-256 (hex).
-    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The bytes of a stored part, by BLAKE3 (hex).
+    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;

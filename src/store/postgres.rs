@@ -62,11 +62,11 @@ async fn insert_one(conn: &mut PgConnection, email: &NewEmail) -> Result<Inserte
                 .await?;
         return Ok(Inserted::Duplicate(parse_id(&existing)?));
     }
-    for (sha256, bytes) in &email.blobs {
+    for (hash, bytes) in &email.blobs {
         sqlx::query(
-            "INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO blobs (blake3, size, data) VALUES ($1, $2, $3) ON CONFLICT (blake3) DO NOTHING",
         )
-        .bind(sha256)
+        .bind(hash)
         .bind(bytes.len() as i64)
         .bind(bytes.as_slice())
         .execute(&mut *conn)
@@ -152,10 +152,10 @@ impl Store for PostgresStore {
         row.as_ref().map(stored_email).transpose()
     }
 
-    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT data FROM blobs WHERE sha256 = $1")
-                .bind(sha256)
+            sqlx::query_scalar("SELECT data FROM blobs WHERE blake3 = $1")
+                .bind(blake3)
                 .fetch_optional(&self.pool)
                 .await?,
         )

@@ -289,13 +289,13 @@ async fn insert_together(
         }
     }
     if !blobs.is_empty() {
-        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (sha256, size, data) ");
-        sql.push_values(blobs, |mut row, (sha256, bytes)| {
-            row.push_bind(sha256.clone())
+        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (blake3, size, data) ");
+        sql.push_values(blobs, |mut row, (hash, bytes)| {
+            row.push_bind(hash.clone())
                 .push_bind(bytes.len() as i64)
                 .push_bind(bytes.clone());
         });
-        sql.push(" ON CONFLICT (sha256) DO NOTHING");
+        sql.push(" ON CONFLICT (blake3) DO NOTHING");
         sql.build().execute(&mut *conn).await?;
     }
     Ok(results)
@@ -337,11 +337,11 @@ async fn insert_one(
     if inserted.is_none() {
         return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
     }
-    for (sha256, bytes) in std::mem::take(&mut email.blobs) {
+    for (hash, bytes) in std::mem::take(&mut email.blobs) {
         sqlx::query(
-            "INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+            "INSERT INTO blobs (blake3, size, data) VALUES (?, ?, ?) ON CONFLICT (blake3) DO NOTHING",
         )
-        .bind(sha256)
+        .bind(hash)
         .bind(bytes.len() as i64)
         // By value: the statement takes the buffer instead of copying tens of megabytes.
         .bind(bytes)
@@ -452,10 +452,10 @@ impl Store for SqliteStore {
         row.as_ref().map(stored_email).transpose()
     }
 
-    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT data FROM blobs WHERE sha256 = ?")
-                .bind(sha256)
+            sqlx::query_scalar("SELECT data FROM blobs WHERE blake3 = ?")
+                .bind(blake3)
                 .fetch_optional(&self.readers)
                 .await?,
         )

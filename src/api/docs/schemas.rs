@@ -120,8 +120,8 @@ pub struct Part {
     pub cid: Option<String>,
     /// Decoded size in bytes.
     pub size: u64,
-    /// SHA-256 of the bytes, hex.
-    pub sha256: String,
+    /// BLAKE3 of the bytes, hex (`b3sum` prints the same).
+    pub blake3: String,
     /// Set when the delivered content was not base64: the bytes are the text as received.
     pub content_error: Option<String>,
     #[schema(example = "/emails/6735f1a08c1e4b2a9f0a1b2c/attachments/0")]
