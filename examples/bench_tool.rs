@@ -120,6 +120,11 @@ async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     } else {
         seed_postgres(url, count).await?;
     }
+    // Migrating again indexes the seeded subjects, as a restart would (SQLite indexes
+    // them in bulk).
+    let store = mailroom::store::open(url).await?;
+    store.migrate().await?;
+    store.close().await;
     println!(
         "seeded {count} emails in {:.1} s",
         started.elapsed().as_secs_f64()

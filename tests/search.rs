@@ -34,83 +34,96 @@ const SUBJECTS: [&str; 10] = [
     "zz",
 ];
 
-async fn deliver_all(app: &TestApp) {
+/// Runs `check` on the `SUBJECTS` twice: just delivered, when SQLite has not indexed them
+/// yet (it indexes subjects in bulk) and checks them directly, and after a restart, which
+/// indexes them, when the trigram index finds them.
+async fn with_all_delivered(engine: Engine, check: impl AsyncFn(&TestApp)) {
+    let app = TestApp::spawn(engine).await;
     for subject in SUBJECTS {
         app.deliver(small_email(subject, "ana@example.org")).await;
     }
+    check(&app).await;
+    let app = TestApp::spawn_on(app.stop().await, common::UNLIMITED).await;
+    check(&app).await;
 }
 
 async fn matches_are_case_insensitive_literal_substrings_newest_first(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
-    deliver_all(&app).await;
-    assert_eq!(
-        subjects_matching(&app, "FACTURA").await,
-        [
-            "Re: FACTURA 0003 (urgente)",
-            "factura 0002 de febrero",
-            "Factura 0001 de Enero"
-        ]
-    );
-    assert_eq!(
-        subjects_matching(&app, "tura 0002 de f").await,
-        ["factura 0002 de febrero"]
-    );
-    assert_eq!(
-        subjects_matching(&app, "ñANDÚ über").await,
-        ["Ñandú Überweisung"]
-    );
+    with_all_delivered(engine, async |app: &TestApp| {
+        assert_eq!(
+            subjects_matching(app, "FACTURA").await,
+            [
+                "Re: FACTURA 0003 (urgente)",
+                "factura 0002 de febrero",
+                "Factura 0001 de Enero"
+            ]
+        );
+        assert_eq!(
+            subjects_matching(app, "tura 0002 de f").await,
+            ["factura 0002 de febrero"]
+        );
+        assert_eq!(
+            subjects_matching(app, "ñANDÚ über").await,
+            ["Ñandú Überweisung"]
+        );
+    })
+    .await;
 }
 
 async fn wildcard_and_syntax_characters_match_only_themselves(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
-    deliver_all(&app).await;
-    assert_eq!(
-        subjects_matching(&app, "100% off").await,
-        ["100% off [promo] a_b"]
-    );
-    assert_eq!(
-        subjects_matching(&app, "a_b").await,
-        ["100% off [promo] a_b"]
-    );
-    assert_eq!(
-        subjects_matching(&app, "[promo]").await,
-        ["100% off [promo] a_b"]
-    );
-    assert_eq!(
-        subjects_matching(&app, "(urgente)").await,
-        ["Re: FACTURA 0003 (urgente)"]
-    );
-    assert_eq!(
-        subjects_matching(&app, "\"x\" and it's").await,
-        ["quote \"x\" and it's fine"]
-    );
-    for nothing in ["100_", "%off", "a%b", "NEAR", "factura AND enero", "*"] {
-        assert!(
-            subjects_matching(&app, nothing).await.is_empty(),
-            "{nothing:?} matched"
+    with_all_delivered(engine, async |app: &TestApp| {
+        assert_eq!(
+            subjects_matching(app, "100% off").await,
+            ["100% off [promo] a_b"]
         );
-    }
+        assert_eq!(
+            subjects_matching(app, "a_b").await,
+            ["100% off [promo] a_b"]
+        );
+        assert_eq!(
+            subjects_matching(app, "[promo]").await,
+            ["100% off [promo] a_b"]
+        );
+        assert_eq!(
+            subjects_matching(app, "(urgente)").await,
+            ["Re: FACTURA 0003 (urgente)"]
+        );
+        assert_eq!(
+            subjects_matching(app, "\"x\" and it's").await,
+            ["quote \"x\" and it's fine"]
+        );
+        for nothing in ["100_", "%off", "a%b", "NEAR", "factura AND enero", "*"] {
+            assert!(
+                subjects_matching(app, nothing).await.is_empty(),
+                "{nothing:?} matched"
+            );
+        }
+    })
+    .await;
 }
 
 async fn trigrams_that_are_not_contiguous_do_not_match(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
-    deliver_all(&app).await;
-    assert!(subjects_matching(&app, "abcde").await.is_empty());
-    assert_eq!(subjects_matching(&app, "abcd c").await, ["abcd cde"]);
+    with_all_delivered(engine, async |app: &TestApp| {
+        assert!(subjects_matching(app, "abcde").await.is_empty());
+        assert_eq!(subjects_matching(app, "abcd c").await, ["abcd cde"]);
+    })
+    .await;
 }
 
 async fn queries_shorter_than_a_trigram_still_match(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
-    deliver_all(&app).await;
-    assert_eq!(subjects_matching(&app, "zz").await, ["zz"]);
-    assert_eq!(subjects_matching(&app, "Ñ").await, ["Ñandú Überweisung"]);
-    assert_eq!(subjects_matching(&app, "%").await, ["100% off [promo] a_b"]);
-    assert_eq!(subjects_matching(&app, "_").await, ["100% off [promo] a_b"]);
+    with_all_delivered(engine, async |app: &TestApp| {
+        assert_eq!(subjects_matching(app, "zz").await, ["zz"]);
+        assert_eq!(subjects_matching(app, "Ñ").await, ["Ñandú Überweisung"]);
+        assert_eq!(subjects_matching(app, "%").await, ["100% off [promo] a_b"]);
+        assert_eq!(subjects_matching(app, "_").await, ["100% off [promo] a_b"]);
+    })
+    .await;
 }
 
 async fn search_combines_with_the_sender_filter_and_paging(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    deliver_all(&app).await;
+    for subject in SUBJECTS {
+        app.deliver(small_email(subject, "ana@example.org")).await;
+    }
     app.deliver(small_email("Factura 0004", "otro@example.org"))
         .await;
     let (_, json) = app

@@ -86,7 +86,7 @@ pub trait Store: Send + Sync {
     /// The bytes of a stored part, by BLAKE3 (hex).
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Applies pending migrations.
+    /// Applies pending migrations, and brings derived indexes up to date.
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// Succeeds when the database answers a query.
