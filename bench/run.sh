@@ -142,7 +142,9 @@ for engine in $ENGINES; do
     if [[ $SEED_EMAILS -gt 0 ]]; then
         "$BIN/examples/bench_tool" seed "$url" "$SEED_EMAILS" | sed "s/^/seed $engine: /"
         start_mailroom "$url"
-        for query in "" "subject=pedido%200424242" "subject=0424242" "subject=proveedor" "subject=zz" "from_email=sender7@example.org"; do
+        # "zz" (too short for trigrams, no match: a scan) goes last, so that its slow requests
+        # still running when wrk stops do not delay the next query's first ones.
+        for query in "" "subject=pedido%200424242" "subject=0424242" "subject=proveedor" "from_email=sender7@example.org" "subject=zz"; do
             result=$(get "/emails?limit=10&$query" "$DURATION")
             echo "list $engine ${query:-(no filter)}: $result"
             ROWS["list/$engine/${query:-all}"]="p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, $(field rps "$result")/s, non-2xx $(field non2xx "$result")"

@@ -176,3 +176,52 @@ engine_tests!(
     search_combines_with_the_sender_filter_and_paging,
     a_common_subject_pages_newest_first,
 );
+
+/// SQLite: a phrase with many matches, all older than the newest 20,000 emails, is not
+/// found by walking the newest emails; its matches are sorted instead.
+#[tokio::test]
+async fn sqlite_lists_a_common_phrase_whose_matches_are_all_old() {
+    use mailroom::store::{self, EmailQuery};
+    use sqlx::Connection;
+    let database = common::TestDatabase::new(Engine::Sqlite).await;
+    let store = store::open(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    // The oldest 1,000 of 22,000 emails hold "old common".
+    let mut conn = sqlx::SqliteConnection::connect(&database.url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 22000)
+         INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
+         SELECT printf('%024x', i), 'k' || i, 1700000000000000 + i * 1000, 0, 'a@b.c', s,
+                json_object('subject', s)
+         FROM (SELECT i, CASE WHEN i <= 1000 THEN printf('old common %04d', i)
+                              ELSE printf('recent %05d', i) END AS s FROM n)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    // Migrating indexes them, as a restart would.
+    let store = store::open(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let page = store
+        .list_emails(&EmailQuery {
+            limit: 3,
+            skip: 2,
+            subject: Some("old common".into()),
+            ..EmailQuery::default()
+        })
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = page
+        .iter()
+        .map(|email| email.document["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["old common 0998", "old common 0997", "old common 0996"]
+    );
+    store.close().await;
+}

@@ -4,6 +4,8 @@
 //! durable transaction; each email sits in its own savepoint, so one bad email never fails
 //! its neighbours, and each request is answered only after the commit that holds it.
 
+mod search;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
@@ -33,8 +35,6 @@ const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 /// transaction, which cost a third of the writer's time. Searches check the emails not
 /// yet indexed (fewer than this) directly.
 const INDEX_SUBJECTS_EVERY: usize = 128;
-/// A subject phrase held by fewer emails than this is searched through the trigram index.
-const RARE_MATCHES: i64 = 2_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -77,23 +77,6 @@ impl SqliteStore {
             writer: Mutex::new(Some(task)),
             options,
         })
-    }
-}
-
-impl SqliteStore {
-    /// Whether fewer than `RARE_MATCHES` subjects hold the phrase. A rare phrase is found
-    /// through the trigram index and its matches sorted; a common one is found sooner by
-    /// walking the newest emails, since the page fills after a few hundred of them.
-    async fn is_rare(&self, phrase: &str) -> Result<bool, StoreError> {
-        let matches: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT rowid FROM emails_subject_trigrams \
-             WHERE emails_subject_trigrams MATCH ? LIMIT ?)",
-        )
-        .bind(phrase)
-        .bind(RARE_MATCHES)
-        .fetch_one(&self.readers)
-        .await?;
-        Ok(matches < RARE_MATCHES)
     }
 }
 
@@ -396,17 +379,6 @@ fn classify(error: &sqlx::Error) -> StoreError {
     }
 }
 
-/// Trigrams need 3 characters: shorter queries walk the newest-first index (which carries
-/// the subject), testing every email until the page is full: a scan when nothing matches.
-fn uses_trigram_index(subject: &str) -> bool {
-    subject.chars().count() >= 3
-}
-
-/// The subject as one FTS5 phrase: a quoted string, so no character is query syntax.
-fn fts_phrase(subject: &str) -> String {
-    format!("\"{}\"", subject.replace('"', "\"\""))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> &'static str {
@@ -431,55 +403,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
-        let phrase = query
-            .subject
-            .as_deref()
-            .filter(|s| uses_trigram_index(s))
-            .map(fts_phrase);
-        let indexed = match phrase {
-            Some(phrase) if self.is_rare(&phrase).await? => Some(phrase),
-            _ => None,
-        };
-        // The page is picked by rowid first, so only its rows are sorted with their documents.
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT id, received_at, processed, document FROM emails \
-             WHERE rowid IN (SELECT emails.rowid",
-        );
-        match indexed {
-            // The index's matches, and the few emails not indexed yet. CROSS JOIN makes
-            // these candidates the outer loop: only their rows are read.
-            Some(phrase) => sql
-                .push(
-                    " FROM (SELECT rowid FROM emails_subject_trigrams \
-                     WHERE emails_subject_trigrams MATCH ",
-                )
-                .push_bind(phrase)
-                .push(
-                    " UNION ALL SELECT rowid FROM emails \
-                     WHERE rowid > (SELECT indexed_up_to FROM subject_index_progress)) \
-                     AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
-                     WHERE 1 = 1",
-                ),
-            // Newest first, through an index that carries the subject: a common or short
-            // subject is tested without reading rows, and the walk stops when the page is full.
-            None => sql.push(" FROM emails WHERE 1 = 1"),
-        };
-        if let Some(sender) = &query.from_email {
-            sql.push(" AND emails.from_email = ").push_bind(sender);
-        }
-        if let Some(subject) = &query.subject {
-            // The literal check itself; behind the index it only rechecks the candidates.
-            sql.push(" AND instr(emails.subject_folded, ")
-                .push_bind(subject)
-                .push(") > 0");
-        }
-        sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
-            .push(") ORDER BY received_at DESC, id DESC");
-        let rows = sql.build().fetch_all(&self.readers).await?;
-        rows.iter().map(stored_email).collect()
+        self.list(query).await
     }
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {

@@ -1,0 +1,141 @@
+//! Listing and subject search on SQLite: newest received first, a literal case-folded
+//! substring of the subject, through the FTS5 trigram index.
+//!
+//! A subject of 3+ characters first asks the index for up to `RARE_MATCHES` matches
+//! (one pass over the index). Fewer than that: only those emails (and the few not yet
+//! indexed) are sorted. More: the match is common, and walking the newest emails through
+//! an index that carries the subject fills the page after a few of them, so at most the
+//! newest `WALK_BUDGET` are walked; if the page is still not full (the matches are old),
+//! all the index's matches are sorted instead.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::SqliteStore;
+use crate::email::StoredEmail;
+use crate::store::{EmailQuery, StoreError, stored_email};
+
+/// A phrase with fewer index matches than this is listed from its matches alone.
+const RARE_MATCHES: usize = 500;
+/// How many of the newest emails a common phrase's walk reads before giving up on it.
+const WALK_BUDGET: i64 = 20_000;
+/// The emails not in the trigram index yet (see `INDEX_SUBJECTS_EVERY`).
+const UNINDEXED: &str =
+    "SELECT rowid FROM emails WHERE rowid > (SELECT indexed_up_to FROM subject_index_progress)";
+
+/// Where the emails of a page are looked for.
+enum Candidates {
+    /// Every email, newest first (no subject filter, or one too short for trigrams).
+    All,
+    /// The emails received since this instant, newest first.
+    Since(i64),
+    /// These index matches (a JSON array of rowids) and the unindexed emails.
+    Rowids(String),
+    /// Every index match of the phrase, and the unindexed emails.
+    Phrase(String),
+}
+
+impl SqliteStore {
+    pub(super) async fn list(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        let Some(subject) = query.subject.as_deref().filter(|s| uses_trigram_index(s)) else {
+            return self.page(query, Candidates::All).await;
+        };
+        let phrase = fts_phrase(subject);
+        let matches: Vec<i64> = sqlx::query_scalar(
+            "SELECT rowid FROM emails_subject_trigrams WHERE emails_subject_trigrams MATCH ? LIMIT ?",
+        )
+        .bind(&phrase)
+        .bind(RARE_MATCHES as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        if matches.len() < RARE_MATCHES {
+            let rowids = serde_json::to_string(&matches).expect("integers serialize");
+            return self.page(query, Candidates::Rowids(rowids)).await;
+        }
+        // The walk's bound: the receive time of about the `WALK_BUDGET`th newest email,
+        // found by rowid (the order emails were stored in) rather than by walking.
+        let since: Option<i64> = sqlx::query_scalar(
+            "SELECT received_at FROM emails \
+             WHERE rowid >= (SELECT max(rowid) FROM emails) - ? ORDER BY rowid LIMIT 1",
+        )
+        .bind(WALK_BUDGET)
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(since) = since else {
+            return Ok(Vec::new()); // no emails at all
+        };
+        let page = self.page(query, Candidates::Since(since)).await?;
+        if page.len() == query.limit as usize {
+            return Ok(page);
+        }
+        self.page(query, Candidates::Phrase(phrase)).await
+    }
+
+    /// One page from `candidates`, filtered and sorted. The page is picked by rowid first,
+    /// so only its rows are read with their documents.
+    async fn page(
+        &self,
+        query: &EmailQuery,
+        candidates: Candidates,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT id, received_at, processed, document FROM emails \
+             WHERE rowid IN (SELECT emails.rowid FROM ",
+        );
+        // CROSS JOIN keeps the candidates the outer loop: only their rows are read.
+        match candidates {
+            // Newest first through an index that carries the subject: a short subject is
+            // tested without reading rows, and the walk stops when the page is full.
+            Candidates::All => sql.push("emails WHERE 1 = 1"),
+            Candidates::Since(since) => sql.push("emails WHERE received_at >= ").push_bind(since),
+            Candidates::Rowids(rowids) => sql
+                .push("(SELECT value AS rowid FROM json_each(")
+                .push_bind(rowids)
+                .push(") UNION ALL ")
+                .push(UNINDEXED)
+                .push(
+                    ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
+                     WHERE 1 = 1",
+                ),
+            Candidates::Phrase(phrase) => sql
+                .push(
+                    "(SELECT rowid FROM emails_subject_trigrams \
+                     WHERE emails_subject_trigrams MATCH ",
+                )
+                .push_bind(phrase)
+                .push(" UNION ALL ")
+                .push(UNINDEXED)
+                .push(
+                    ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
+                     WHERE 1 = 1",
+                ),
+        };
+        if let Some(sender) = &query.from_email {
+            sql.push(" AND emails.from_email = ")
+                .push_bind(sender.clone());
+        }
+        if let Some(subject) = &query.subject {
+            // The literal check itself; behind the index it only rechecks the candidates.
+            sql.push(" AND instr(emails.subject_folded, ")
+                .push_bind(subject.clone())
+                .push(") > 0");
+        }
+        sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
+            .push(") ORDER BY received_at DESC, id DESC");
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        rows.iter().map(stored_email).collect()
+    }
+}
+
+/// Trigrams need 3 characters: shorter queries walk the newest-first index (which carries
+/// the subject), testing every email until the page is full: a scan when nothing matches.
+fn uses_trigram_index(subject: &str) -> bool {
+    subject.chars().count() >= 3
+}
+
+/// The subject as one FTS5 phrase: a quoted string, so no character is query syntax.
+fn fts_phrase(subject: &str) -> String {
+    format!("\"{}\"", subject.replace('"', "\"\""))
+}
