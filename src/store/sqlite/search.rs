@@ -87,27 +87,20 @@ impl SqliteStore {
             // tested without reading rows, and the walk stops when the page is full.
             Candidates::All => sql.push("emails WHERE 1 = 1"),
             Candidates::Since(since) => sql.push("emails WHERE received_at >= ").push_bind(since),
-            Candidates::Rowids(rowids) => sql
-                .push("(SELECT value AS rowid FROM json_each(")
-                .push_bind(rowids)
-                .push(") UNION ALL ")
-                .push(UNINDEXED)
-                .push(
-                    ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
-                     WHERE 1 = 1",
-                ),
-            Candidates::Phrase(phrase) => sql
-                .push(
+            Candidates::Rowids(rowids) => {
+                sql.push("(SELECT value AS rowid FROM json_each(")
+                    .push_bind(rowids)
+                    .push(")");
+                and_unindexed(&mut sql)
+            }
+            Candidates::Phrase(phrase) => {
+                sql.push(
                     "(SELECT rowid FROM emails_subject_trigrams \
                      WHERE emails_subject_trigrams MATCH ",
                 )
-                .push_bind(phrase)
-                .push(" UNION ALL ")
-                .push(UNINDEXED)
-                .push(
-                    ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
-                     WHERE 1 = 1",
-                ),
+                .push_bind(phrase);
+                and_unindexed(&mut sql)
+            }
         };
         if let Some(sender) = &query.from_email {
             sql.push(" AND emails.from_email = ")
@@ -127,6 +120,15 @@ impl SqliteStore {
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
     }
+}
+
+/// Closes a subquery of index matches with the emails not indexed yet, and joins them to
+/// their rows.
+fn and_unindexed(sql: &mut QueryBuilder<Sqlite>) -> &mut QueryBuilder<Sqlite> {
+    sql.push(" UNION ALL ").push(UNINDEXED).push(
+        ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
+             WHERE 1 = 1",
+    )
 }
 
 /// Trigrams need 3 characters: shorter queries walk the newest-first index (which carries
