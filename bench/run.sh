@@ -141,6 +141,9 @@ for engine in $ENGINES; do
 
     if [[ $SEED_EMAILS -gt 0 ]]; then
         "$BIN/examples/bench_tool" seed "$url" "$SEED_EMAILS" | sed "s/^/seed $engine: /"
+        # Let the kernel write the seeded pages back first: its writeback would otherwise
+        # compete with the queries for the first half minute (it doubled their latency).
+        sync
         start_mailroom "$url"
         # "zz" (too short for trigrams, no match: a scan) goes last, so that its slow requests
         # still running when wrk stops do not delay the next query's first ones.
