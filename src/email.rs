@@ -94,7 +94,9 @@ pub struct PartMeta {
     pub size: u64,
     /// BLAKE3 of the bytes, hex: the blob's address. BLAKE3 rather than SHA-256 because
     /// hashing was the largest CPU cost of ingesting attachments on CPUs without SHA
-    /// extensions (5 GB/s against 0.2–0.35 GB/s here).
+    /// extensions (5 GB/s against 0.2–0.35 GB/s here). Emails stored by builds before
+    /// that call it `sha256`; their blobs kept those addresses, so they still download.
+    #[serde(alias = "sha256")]
     pub blake3: String,
     /// Set when `content` was not valid base64: the bytes served are the text as received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,6 +192,24 @@ mod tests {
     #[test]
     fn search_keys_are_folded_and_free_of_nul() {
         assert_eq!(search_key("ÀB\0c"), "àbc");
+    }
+
+    #[test]
+    fn parts_stored_with_a_sha256_address_still_resolve() {
+        let stored = StoredEmail {
+            id: EmailId::generate(Utc::now()),
+            received_at: Utc::now(),
+            processed: false,
+            document: serde_json::json!({
+                "attachments": [{"name": "a.pdf", "size": 3, "sha256": "ab12"}]
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        };
+        let parts = stored.parts(PartKind::Attachment);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].blake3, "ab12");
     }
 
     #[test]
