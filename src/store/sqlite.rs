@@ -1,8 +1,9 @@
 //! SQLite engine: WAL + `synchronous=FULL`, one writer task with group commit, pooled readers.
 //!
 //! Concurrent deliveries queue at the writer, which commits whatever has queued up in one
-//! durable transaction; each email sits in its own savepoint, so one bad email never fails
-//! its neighbours, and each request is answered only after the commit that holds it.
+//! durable transaction (see `commit_batch`: one bad email never fails its neighbours), and
+//! each request is answered only after the commit that holds it. New subjects join the
+//! search index in bulk (`INDEX_SUBJECTS_EVERY`); `search` lists and searches.
 
 mod search;
 
@@ -279,7 +280,7 @@ async fn insert_together(
         let email = &emails[i].0;
         if new.contains(&email.id.to_string()) {
             for blob in &email.blobs {
-                if !blobs.iter().any(|(sha, _)| *sha == blob.0) {
+                if !blobs.iter().any(|(hash, _)| *hash == blob.0) {
                     blobs.push(blob);
                 }
             }
