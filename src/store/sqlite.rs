@@ -138,17 +138,10 @@ async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut emails = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        for Job {
-            email,
-            document,
-            reply,
-        } in batch
-        {
-            emails.push((email, document));
-            replies.push(reply);
-        }
+        let (mut emails, replies): (Vec<Pending>, Vec<Reply>) = batch
+            .into_iter()
+            .map(|job| ((job.email, job.document), job.reply))
+            .unzip();
         match commit_batch(&mut conn, &mut emails).await {
             Ok(results) => {
                 unindexed += results
