@@ -109,13 +109,9 @@ impl Application {
         let outbox = self.state.outbound.outbox.clone();
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stop));
+        let http = self.state.settings.http.clone();
         let router = crate::api::router(self.state);
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        crate::server::serve(self.listener, router, &http, shutdown).await;
         let _ = stop_worker.send(true);
         if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
             .await
@@ -128,7 +124,7 @@ impl Application {
         outbox.close().await;
         store.close().await;
         tracing::info!("stopped");
-        served.context("the server failed")
+        Ok(())
     }
 }
 
@@ -184,7 +180,7 @@ fn log_outbound(config: &crate::config::OutboundSettings) {
 /// Opens the store named by `DATABASE_URL` and applies pending migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.database_url.expose();
-    let store = store::open(url)
+    let store = store::open_with(url, settings.database_acquire_timeout)
         .await
         .with_context(|| format!("failed to open the database {}", store::redact_url(url)))?;
     store

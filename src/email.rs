@@ -133,15 +133,18 @@ pub struct StoredEmail {
 }
 
 impl StoredEmail {
-    /// The parts of one kind, in delivery order.
-    pub fn parts(&self, kind: PartKind) -> Vec<PartMeta> {
-        match self.document.get(kind.field()) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|item| serde_json::from_value(item.clone()).ok())
-                .collect(),
-            _ => Vec::new(),
-        }
+    /// The parts of one kind, each with its position in the list (from 0): the index
+    /// routes and the URLs the API presents both come from here, so an item that is
+    /// not a part (kept as delivered) has no entry and never shifts the others.
+    pub fn parts(&self, kind: PartKind) -> impl Iterator<Item = (usize, PartMeta)> + '_ {
+        let items = match self.document.get(kind.field()) {
+            Some(Value::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| Some((index, PartMeta::deserialize(item).ok()?)))
     }
 }
 
@@ -207,9 +210,28 @@ mod tests {
             .unwrap()
             .clone(),
         };
-        let parts = stored.parts(PartKind::Attachment);
+        let parts: Vec<_> = stored.parts(PartKind::Attachment).collect();
         assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].blake3, "ab12");
+        assert_eq!(parts[0].1.blake3, "ab12");
+    }
+
+    #[test]
+    fn items_that_are_not_parts_keep_the_positions_of_the_others() {
+        let stored = StoredEmail {
+            id: EmailId::generate(Utc::now()),
+            received_at: Utc::now(),
+            processed: false,
+            document: serde_json::json!({
+                "attachments": [1, {"name": "b.txt", "size": 1, "blake3": "cd34"}]
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        };
+        let parts: Vec<_> = stored.parts(PartKind::Attachment).collect();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].0, 1);
+        assert_eq!(parts[0].1.name.as_deref(), Some("b.txt"));
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// Over a named resource cap (parts, JSON keys); the message names it.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The request (or its body) took longer than allowed.
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     /// A per-IP rate limit; `message` names it (`Rate limit exceeded: 30 per 1 minute`).
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
@@ -65,15 +71,15 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::SendLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Store(StoreError::Closed) | ApiError::NotReady => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Store(StoreError::Closed | StoreError::Unavailable(_))
+            | ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +96,8 @@ impl ApiError {
             ApiError::Forbidden(what) | ApiError::NotFound(what) => (what, None),
             ApiError::MethodNotAllowed => ("Method not allowed", None),
             ApiError::PayloadTooLarge => ("Payload too large", None),
+            ApiError::TooLarge(message) => ("Payload too large", Some(message.clone())),
+            ApiError::RequestTimeout(message) => ("Request timeout", Some(message.clone())),
             ApiError::RateLimited { message, .. } => (message, None),
             ApiError::LockedOut { .. } => {
                 ("Too many failed attempts. Please try again later.", None)
@@ -102,6 +110,10 @@ impl ApiError {
             ApiError::Store(StoreError::Closed) => (
                 "Service unavailable",
                 Some("The server is shutting down; retry later".into()),
+            ),
+            ApiError::Store(StoreError::Unavailable(_)) => (
+                "Service unavailable",
+                Some("The database does not answer; nothing was stored, retry later".into()),
             ),
             ApiError::NotReady => (
                 "Service unavailable",
@@ -120,6 +132,7 @@ impl ApiError {
             ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady => {
                 Some(60)
             }
+            ApiError::Store(StoreError::Unavailable(_)) => Some(5),
             _ => None,
         }
     }

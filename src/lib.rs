@@ -10,6 +10,7 @@
 //! - [`store`] keeps mail durably on SQLite or PostgreSQL.
 //! - [`api`] holds one router per resource.
 //! - [`security`] authenticates callers.
+//! - [`server`] runs the HTTP listener: connection cap, header and idle timeouts.
 //! - [`import`] brings mail over from the old service's MongoDB export.
 //! - [`telemetry`] sets up logging.
 
@@ -22,5 +23,6 @@ pub mod import;
 pub mod inbound;
 pub mod outbound;
 pub mod security;
+pub mod server;
 pub mod store;
 pub mod telemetry;

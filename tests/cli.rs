@@ -1,19 +1,13 @@
 //! The `mailroom` binary itself: help, configuration errors, migrate, and a graceful stop.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
-fn mailroom(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mailroom"));
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info");
-    command
-}
+use common::process::{self, mailroom, terminate};
 
 #[test]
 fn help_lists_the_commands_and_the_main_variables() {
@@ -73,35 +67,9 @@ fn migrate_creates_the_database_from_dot_env() {
 
 /// Starts `mailroom serve` on a free port and waits until it listens.
 fn serve(dir: &std::path::Path) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = mailroom(dir)
-        .env("PORT", port.to_string())
-        .env("MONGO_HOST", "localhost")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the server exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, port)
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let mut command = mailroom(dir);
+    command.env("MONGO_HOST", "localhost");
+    process::serve(command)
 }
 
 #[test]

@@ -238,7 +238,8 @@ async fn attachments_and_inlines_download_with_identical_bytes(engine: Engine) {
     assert_eq!(pdf.headers()["x-content-type-options"], "nosniff");
     assert_eq!(
         pdf.headers()["content-disposition"],
-        "inline; filename=\"factura-0001.pdf\""
+        "attachment; filename=\"factura-0001.pdf\"",
+        "parts of `attachments` download, as the old service's did"
     );
     assert_eq!(
         pdf.bytes().await.unwrap(),
@@ -248,6 +249,13 @@ async fn attachments_and_inlines_download_with_identical_bytes(engine: Engine) {
     let png = app.get(&format!("/emails/{id}/attachment/logo.png")).await;
     assert_eq!(png.status(), 200, "inlines are found by name too");
     assert_eq!(png.headers()["content-type"], "image/png");
+    assert!(
+        png.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline;"),
+        "an inline image may show in place"
+    );
     assert_eq!(
         png.bytes().await.unwrap(),
         base64_field("full-arrays.json", "inlines")

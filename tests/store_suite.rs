@@ -213,7 +213,7 @@ async fn one_failing_email_does_not_fail_its_batch(engine: Engine) {
         .await
         .unwrap()
         .unwrap();
-    for part in full.parts(mailroom::email::PartKind::Attachment) {
+    for (_, part) in full.parts(mailroom::email::PartKind::Attachment) {
         assert!(
             store.blob(&part.blake3).await.unwrap().is_some(),
             "{part:?}"
@@ -233,7 +233,59 @@ async fn a_closed_store_refuses_writes(engine: Engine) {
     );
 }
 
+/// An email whose every indexed text (sender, subject, message-id, recipient, part name)
+/// is `length` bytes long.
+fn email_with_long_values(length: usize) -> String {
+    let long = |tag: &str| format!("{tag}{}", "x".repeat(length));
+    serde_json::json!({
+        "from": {"email": format!("{}@example.org", long("sender"))},
+        "to": [{"email": format!("{}@puntoa.ar", long("to"))}],
+        "subject": long("subject"),
+        "message-id": format!("<{}@test>", long("id")),
+        "attachments": [{"name": long("name"), "content": "aGk="}],
+    })
+    .to_string()
+}
+
+async fn long_values_store_and_filter(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    for length in [10 * 1024, 1024 * 1024] {
+        let email = improvmx::parse(email_with_long_values(length).as_bytes(), Utc::now()).unwrap();
+        let (id, sender) = (email.id, email.from_email.clone().unwrap());
+        assert_eq!(
+            store.insert_inbound(email).await.unwrap(),
+            Inserted::New(id),
+            "{length} bytes"
+        );
+        let by_sender = EmailQuery {
+            from_email: Some(sender),
+            ..all()
+        };
+        let found = store.list_emails(&by_sender).await.unwrap();
+        assert_eq!(found.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+        let by_subject = EmailQuery {
+            subject: Some("subjectxxx".into()),
+            ..all()
+        };
+        assert!(
+            store
+                .list_emails(&by_subject)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.id == id)
+        );
+        let stored = store.email(id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.document["subject"].as_str().unwrap().len(),
+            length + 7
+        );
+    }
+    store.close().await;
+}
+
 engine_tests!(
+    long_values_store_and_filter,
     an_inserted_email_reads_back_with_its_parts,
     migrating_twice_is_harmless,
     redelivery_returns_the_first_id,

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::emails::parse_id;
 use crate::app::AppState;
@@ -36,8 +37,8 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
          body = super::docs::schemas::Download,
          headers(
-            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
-            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),
+            ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
          )),
@@ -56,12 +57,12 @@ async fn by_name(
         .email(parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("Email not found"))?;
-    let part = [PartKind::Attachment, PartKind::Inline]
+    let (kind, part) = [PartKind::Attachment, PartKind::Inline]
         .into_iter()
-        .flat_map(|kind| email.parts(kind))
-        .find(|part| part.name.as_deref() == Some(name.as_str()))
+        .flat_map(|kind| email.parts(kind).map(move |(_, part)| (kind, part)))
+        .find(|(_, part)| part.name.as_deref() == Some(name.as_str()))
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, part).await
+    serve(&state, kind, part).await
 }
 
 /// The attachment at this position (from 0): reaches parts with duplicate names.
@@ -78,8 +79,8 @@ async fn by_name(
         (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
          body = super::docs::schemas::Download,
          headers(
-            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
-            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),
+            ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
          )),
@@ -109,8 +110,8 @@ async fn attachment_by_index(
         (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
          body = super::docs::schemas::Download,
          headers(
-            ("Content-Type" = String, description = "The stored type (`application/octet-stream` when unknown)"),
-            ("Content-Disposition" = String, description = "`inline` for images, PDF and plain text; `attachment` otherwise (always for HTML, SVG, XML, JavaScript)"),
+            ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),
+            ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
          )),
@@ -142,29 +143,26 @@ async fn by_index(
         .email(id)
         .await?
         .ok_or(ApiError::NotFound("Email not found"))?;
-    let part = email
+    let (_, part) = email
         .parts(kind)
-        .into_iter()
-        .nth(index)
+        .find(|(position, _)| *position == index)
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, part).await
+    serve(&state, kind, part).await
 }
 
-async fn serve(state: &AppState, part: PartMeta) -> Result<Response, ApiError> {
+async fn serve(state: &AppState, kind: PartKind, part: PartMeta) -> Result<Response, ApiError> {
     let bytes = state
         .store
         .blob(&part.blake3)
         .await?
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    let content_type = part
-        .content_type
-        .as_deref()
-        .and_then(|t| HeaderValue::from_str(t.trim()).ok())
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type = served_type(part.content_type.as_deref());
     let disposition = content_disposition(
-        disposition_type(part.content_type.as_deref()),
+        disposition_type(kind, &content_type),
         part.name.as_deref().unwrap_or("attachment"),
     );
+    let content_type =
+        HeaderValue::from_str(content_type.as_ref()).expect("a parsed type is a header value");
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_DISPOSITION, disposition)
@@ -178,27 +176,38 @@ async fn serve(state: &AppState, part: PartMeta) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Passive types a browser may show in place; everything else, and every active type
-/// (HTML, SVG, XML, JavaScript), downloads.
-fn disposition_type(content_type: Option<&str>) -> &'static str {
-    const INLINE_SAFE: [&str; 8] = [
+/// The type a part is served with: the stored one as a MIME parser reads it, reduced to
+/// its essence and (for text) its charset, so a browser and this check can never read it
+/// differently (`image/png;,text/html`); anything unparsable is `application/octet-stream`.
+fn served_type(stored: Option<&str>) -> mime::Mime {
+    let Some(parsed) = stored.and_then(|text| text.trim().parse::<mime::Mime>().ok()) else {
+        return mime::APPLICATION_OCTET_STREAM;
+    };
+    let charset = parsed
+        .get_param(mime::CHARSET)
+        .filter(|_| parsed.type_() == mime::TEXT)
+        .map(|charset| charset.as_str().to_ascii_lowercase());
+    let essence = parsed.essence_str().to_ascii_lowercase();
+    let canonical = match charset {
+        Some(charset) => format!("{essence}; charset={charset}"),
+        None => essence,
+    };
+    canonical.parse().unwrap_or(mime::APPLICATION_OCTET_STREAM)
+}
+
+/// Parts of `attachments` always download, as the old service's did. Parts of `inlines`
+/// (`cid:` images) may show in place when their type is passive; every active type
+/// (HTML, SVG, XML, JavaScript) downloads.
+fn disposition_type(kind: PartKind, content_type: &mime::Mime) -> &'static str {
+    const INLINE_SAFE: [&str; 6] = [
         "image/png",
         "image/jpeg",
         "image/gif",
         "image/webp",
         "image/bmp",
         "application/pdf",
-        "text/plain",
-        "text/csv",
     ];
-    let essence = content_type
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if INLINE_SAFE.contains(&essence.as_str()) {
+    if kind == PartKind::Inline && INLINE_SAFE.contains(&content_type.essence_str()) {
         "inline"
     } else {
         "attachment"
@@ -222,8 +231,11 @@ fn content_disposition(disposition: &str, name: &str) -> String {
         .remove(b'`')
         .remove(b'|')
         .remove(b'~');
+    // Format characters (U+202E and other bidi controls, zero-width marks) are dropped:
+    // they make "gnp.exe" show as "exe.png".
     let cleaned: String = name
         .chars()
+        .filter(|c| c.general_category() != GeneralCategory::Format)
         .map(|c| {
             if c.is_control() || c == '/' || c == '\\' {
                 '_'
@@ -283,10 +295,46 @@ mod tests {
             "application/javascript",
             "text/javascript",
             "application/xhtml+xml",
+            "image/png;,text/html",
+            "image/png, text/html",
         ] {
-            assert_eq!(disposition_type(Some(active)), "attachment", "{active}");
+            let served = served_type(Some(active));
+            assert_eq!(
+                disposition_type(PartKind::Inline, &served),
+                "attachment",
+                "{active}"
+            );
         }
-        assert_eq!(disposition_type(Some("image/png")), "inline");
-        assert_eq!(disposition_type(None), "attachment");
+        let png = served_type(Some("image/png"));
+        assert_eq!(disposition_type(PartKind::Inline, &png), "inline");
+        assert_eq!(disposition_type(PartKind::Attachment, &png), "attachment");
+        let unknown = served_type(None);
+        assert_eq!(disposition_type(PartKind::Inline, &unknown), "attachment");
+    }
+
+    #[test]
+    fn stored_types_are_served_in_canonical_form() {
+        assert_eq!(
+            served_type(Some("image/png;,text/html")).to_string(),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            served_type(Some("not a type")).to_string(),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            served_type(Some(" Image/PNG; name=x.png")).to_string(),
+            "image/png"
+        );
+        assert_eq!(
+            served_type(Some("text/plain; format=flowed; charset=\"UTF-8\"")).to_string(),
+            "text/plain; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn format_characters_are_dropped_from_names() {
+        let value = content_disposition("attachment", "inv\u{202E}gnp.exe\u{200B}");
+        assert_eq!(value, "attachment; filename=\"invgnp.exe\"");
     }
 }

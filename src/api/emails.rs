@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::presenter::email_json;
+use super::presenter::{email_json, list_item_json};
 use crate::app::AppState;
 use crate::email::{EmailId, search_key};
 use crate::error::ApiError;
@@ -58,7 +58,9 @@ impl ListParams {
     }
 }
 
-/// A page of stored emails, newest received first.
+/// A page of stored emails, newest received first. `text` and `html` longer than
+/// `LIST_BODY_MAX_BYTES` are cut, and the item says `"truncated": true`; the whole email
+/// comes from `GET /emails/<id>`.
 #[utoipa::path(
     get,
     path = "/emails",
@@ -82,7 +84,11 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let query = params?.0.parse()?;
     let emails = state.store.list_emails(&query).await?;
-    let emails: Vec<Value> = emails.into_iter().map(email_json).collect();
+    let cut_above = state.settings.list_body_max_bytes;
+    let emails: Vec<Value> = emails
+        .into_iter()
+        .map(|email| list_item_json(email, cut_above))
+        .collect();
     Ok(Json(
         json!({ "success": true, "count": emails.len(), "emails": emails }),
     ))

@@ -11,10 +11,12 @@ mod webhook;
 
 pub use docs::ApiDoc;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -31,7 +33,8 @@ const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// limits; it needs the route and the client IP); client-IP resolution; response headers;
 /// CORS (preflights are answered before any limit counts them); tracing; panics.
 pub fn router(state: AppState) -> Router {
-    let max_webhook_bytes = state.settings.max_webhook_bytes;
+    let webhook = webhook::router(&state.settings.webhook);
+    let request_timeout = state.settings.http.request_timeout;
     let security = state.security.clone();
     let trusted_proxies = security.trusted_proxies.clone();
     let cors = cors::layer(&state.settings.security.cors_origins);
@@ -39,10 +42,12 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(emails::router())
         .merge(attachments::router())
-        .merge(webhook::router(max_webhook_bytes))
         .merge(liveness::router())
         .merge(docs::router())
         .merge(send::router())
+        // The webhook's body has its own rate rule, so it is outside the request timeout.
+        .layer(from_fn_with_state(request_timeout, respond_within))
+        .merge(webhook)
         .fallback(|| async { ApiError::NotFound("Endpoint not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
@@ -63,6 +68,19 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
         .with_state(state)
+}
+
+/// Answers 408 when a handler has not started its response in time; a streaming body
+/// (a download, an events stream) is not cut once it has started.
+async fn respond_within(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout(format!(
+            "no response within {} s (HTTP_REQUEST_TIMEOUT_SECS)",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
 }
 
 /// Names the route template, never the raw path, which may carry secrets or names;

@@ -5,6 +5,7 @@
 
 mod api_key;
 mod env;
+mod limits;
 mod outbound;
 mod security;
 
@@ -14,14 +15,12 @@ use std::path::PathBuf;
 
 pub use api_key::{ApiKeySource, resolve_api_keys};
 pub use env::Env;
+pub use limits::{DEFAULT_MAX_WEBHOOK_BYTES, HttpSettings, WebhookSettings};
 pub use outbound::{
     DEFAULT_SPAM_PHRASES, DEFAULT_URL_SHORTENERS, IpFamily, OutboundSettings, RateWindow,
     SmtpSecurity, parse_rate_windows,
 };
 pub use security::SecuritySettings;
-
-/// The default body limit on `/webhook`: 70 MiB, enough for ImprovMX's largest mail.
-pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 70 * 1024 * 1024;
 
 /// A value that must never reach a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,11 +66,19 @@ pub struct Settings {
     pub port: u16,
     /// May carry a password, hence secret; log it through `store::redact_url`.
     pub database_url: Secret,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection to a
+    /// database server before it is answered 503.
+    pub database_acquire_timeout: std::time::Duration,
     /// Where the generated API key (and the default SQLite file) live.
     pub data_dir: PathBuf,
     /// `API_KEY` and any `API_KEYS`; empty means "generate one in the data directory".
     pub api_keys: Vec<Secret>,
-    pub max_webhook_bytes: usize,
+    /// How webhook bodies are received and what one payload may hold.
+    pub webhook: WebhookSettings,
+    /// Connection limits and timeouts of the listener.
+    pub http: HttpSettings,
+    /// `LIST_BODY_MAX_BYTES`: `text` and `html` of list items are cut above this.
+    pub list_body_max_bytes: usize,
     pub log_format: LogFormat,
     /// The send API and the SMTP relay.
     pub outbound: OutboundSettings,
@@ -112,9 +119,15 @@ impl Settings {
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1])),
             port: env.parse("PORT", 42010),
             database_url: Secret::new(env.string("DATABASE_URL").unwrap_or(default_db)),
+            database_acquire_timeout: std::time::Duration::from_secs(
+                env.parse("DATABASE_ACQUIRE_TIMEOUT_SECS", 3u64)
+                    .clamp(1, 600),
+            ),
             data_dir,
             api_keys,
-            max_webhook_bytes: env.parse("MAX_WEBHOOK_BYTES", DEFAULT_MAX_WEBHOOK_BYTES),
+            webhook: WebhookSettings::from_env(&mut env),
+            http: HttpSettings::from_env(&mut env),
+            list_body_max_bytes: env.parse("LIST_BODY_MAX_BYTES", 256 * 1024),
             log_format: env.parse("LOG_FORMAT", LogFormat::Text),
             outbound: OutboundSettings::from_env(&mut env),
             legacy_mongo_vars: names
@@ -133,9 +146,6 @@ impl Settings {
                 "DATABASE_URL",
                 "must start with sqlite://, postgres:// or postgresql://",
             );
-        }
-        if settings.max_webhook_bytes < 1024 {
-            env.problem("MAX_WEBHOOK_BYTES", "must be at least 1024");
         }
         env.finish().map(|()| settings)
     }
@@ -162,7 +172,7 @@ mod tests {
         assert_eq!(s.host.to_string(), "127.0.0.1");
         assert_eq!(s.port, 42010);
         assert_eq!(s.database_url.expose(), "sqlite://data/mailroom.db");
-        assert_eq!(s.max_webhook_bytes, 73_400_320);
+        assert_eq!(s.webhook.max_body_bytes, 73_400_320);
         assert!(s.api_keys.is_empty());
         assert_eq!(s.log_format, LogFormat::Text);
     }

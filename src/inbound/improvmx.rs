@@ -5,20 +5,25 @@
 //! fields are kept, and base64 that does not decode is kept as received.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
-use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::raw_parts::{Content, RawPart, RawParts};
+use super::raw_parts::{Budget, Content, RawPart, RawParts, parts_seed, value_seed};
+pub use super::raw_parts::{Exceeded, PayloadLimits};
 use crate::email::{EmailId, NewEmail, PartKind, PartMeta};
 
 /// Keys the store owns; a payload that carries them keeps them under a `payload_` prefix.
 const RESERVED_KEYS: [&str; 3] = ["_id", "received_at", "processed"];
+
+/// Part fields the server computes; a payload that carries them keeps them under a
+/// `payload_` prefix, so a forged hash can never point a part at another email's bytes.
+const COMPUTED_PART_KEYS: [&str; 5] = ["size", "blake3", "sha256", "content_error", "url"];
 
 /// The part lists, in the order their blobs are collected.
 const PART_KINDS: [PartKind; 2] = [PartKind::Attachment, PartKind::Inline];
@@ -29,6 +34,10 @@ pub enum PayloadError {
     NotJson(#[source] serde_json::Error),
     #[error("the body must be a JSON object")]
     NotAnObject,
+    #[error("the email has more than {0} attachments and inlines")]
+    TooManyParts(usize),
+    #[error("the body has more than {0} object keys and array elements")]
+    TooManyJsonItems(usize),
 }
 
 /// Decodes one webhook body received at `received_at`.
@@ -37,22 +46,32 @@ pub enum PayloadError {
 /// out of it (unless it holds JSON escapes); it is decoded straight into its blob, so a
 /// 25 MB delivery costs the body plus its decoded bytes, not several copies of either.
 pub fn parse(body: &[u8], received_at: DateTime<Utc>) -> Result<NewEmail, PayloadError> {
+    parse_within(body, received_at, PayloadLimits::default())
+}
+
+/// `parse`, refusing a body that goes over `limits` as soon as it does.
+pub fn parse_within(
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    limits: PayloadLimits,
+) -> Result<NewEmail, PayloadError> {
     let Payload {
         mut document,
         parts,
-    } = read_payload(body)?;
+    } = read_payload(body, &Budget::new(limits))?;
     for key in RESERVED_KEYS {
         if let Some(value) = document.remove(key) {
             document.insert(format!("payload_{key}"), value);
         }
     }
 
-    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut blobs = Blobs::default();
     for (kind, raw) in PART_KINDS.into_iter().zip(parts) {
         if let Some(raw) = raw {
             document.insert(kind.field().to_owned(), decode_parts(raw, &mut blobs));
         }
     }
+    let blobs = blobs.list;
 
     Ok(NewEmail {
         id: EmailId::generate(received_at),
@@ -77,24 +96,30 @@ struct Payload<'a> {
     parts: [Option<RawParts<'a>>; 2],
 }
 
-fn read_payload(body: &[u8]) -> Result<Payload<'_>, PayloadError> {
+fn read_payload<'a>(body: &'a [u8], budget: &Budget) -> Result<Payload<'a>, PayloadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let payload = deserializer
-        .deserialize_map(PayloadVisitor)
+        .deserialize_map(PayloadVisitor(budget))
         .and_then(|payload| deserializer.end().map(|()| payload));
-    payload.map_err(|error| match error.classify() {
-        // Another type at the top (the part lists accept any value): is it well-formed JSON?
-        serde_json::error::Category::Data => match serde_json::from_slice::<Value>(body) {
-            Ok(_) => PayloadError::NotAnObject,
-            Err(error) => PayloadError::NotJson(error),
-        },
-        _ => PayloadError::NotJson(error),
+    payload.map_err(|error| match (budget.exceeded(), error.classify()) {
+        (Some(Exceeded::Parts), _) => PayloadError::TooManyParts(budget.limits().max_parts),
+        (Some(Exceeded::JsonItems), _) => {
+            PayloadError::TooManyJsonItems(budget.limits().max_json_items)
+        }
+        // Another type at the top: is it well-formed JSON? Checked without building it.
+        (None, serde_json::error::Category::Data) => {
+            match serde_json::from_slice::<IgnoredAny>(body) {
+                Ok(_) => PayloadError::NotAnObject,
+                Err(error) => PayloadError::NotJson(error),
+            }
+        }
+        (None, _) => PayloadError::NotJson(error),
     })
 }
 
-struct PayloadVisitor;
+struct PayloadVisitor<'b>(&'b Budget);
 
-impl<'de> Visitor<'de> for PayloadVisitor {
+impl<'de> Visitor<'de> for PayloadVisitor<'_> {
     type Value = Payload<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -106,12 +131,16 @@ impl<'de> Visitor<'de> for PayloadVisitor {
             document: Map::new(),
             parts: [None, None],
         };
+        let budget = self.0;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            budget.item()?;
             match PART_KINDS.iter().position(|kind| kind.field() == key) {
                 // A later duplicate key wins, as it does for every other field.
-                Some(index) => payload.parts[index] = Some(map.next_value()?),
+                Some(index) => {
+                    payload.parts[index] = Some(map.next_value_seed(parts_seed(budget))?)
+                }
                 None => {
-                    let value = map.next_value()?;
+                    let value = map.next_value_seed(value_seed(budget))?;
                     payload.document.insert(key.into_owned(), value);
                 }
             }
@@ -120,9 +149,16 @@ impl<'de> Visitor<'de> for PayloadVisitor {
     }
 }
 
+/// Decoded part bytes, each kept once per content hash, in delivery order.
+#[derive(Default)]
+struct Blobs {
+    list: Vec<(String, Vec<u8>)>,
+    seen: HashSet<String>,
+}
+
 /// A part list as stored: each object part becomes its `PartMeta`, its bytes join `blobs`
 /// (once per content hash); anything else is kept as it came.
-fn decode_parts(parts: RawParts<'_>, blobs: &mut Vec<(String, Vec<u8>)>) -> Value {
+fn decode_parts(parts: RawParts<'_>, blobs: &mut Blobs) -> Value {
     let items = match parts {
         RawParts::List(items) => items,
         RawParts::Other(value) => return value,
@@ -137,8 +173,8 @@ fn decode_parts(parts: RawParts<'_>, blobs: &mut Vec<(String, Vec<u8>)>) -> Valu
             }
         };
         let (meta, bytes) = decode_part(fields, content);
-        if !blobs.iter().any(|(hash, _)| *hash == meta.blake3) {
-            blobs.push((meta.blake3.clone(), bytes));
+        if blobs.seen.insert(meta.blake3.clone()) {
+            blobs.list.push((meta.blake3.clone(), bytes));
         }
         parts.push(serde_json::to_value(meta).expect("part metadata serializes"));
     }
@@ -151,6 +187,11 @@ fn decode_part(
     content: Option<Content<'_>>,
 ) -> (PartMeta, Vec<u8>) {
     let mut fields: Map<String, Value> = fields.into_iter().collect();
+    for key in COMPUTED_PART_KEYS {
+        if let Some(value) = fields.remove(key) {
+            fields.insert(format!("payload_{key}"), value);
+        }
+    }
     let (bytes, content_error) = match content {
         Some(Content::Text(text)) => match decode_base64_leniently(&text) {
             Some(bytes) => (bytes, None),

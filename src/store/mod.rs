@@ -7,6 +7,7 @@ mod sqlite;
 mod sqlite_outbox;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,7 +53,11 @@ pub enum StoreError {
     #[error("unsupported DATABASE_URL scheme in {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The database did not answer in time (down, restarting, unreachable): a client
+    /// should retry, and nothing was stored.
+    #[error("the database does not answer")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the disk is full")]
@@ -68,6 +73,34 @@ pub enum StoreError {
     #[error("the store is shutting down")]
     Closed,
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if server_is_away(&error) {
+            StoreError::Unavailable(error)
+        } else {
+            StoreError::Database(error)
+        }
+    }
+}
+
+/// No connection within the acquire timeout, one that broke, or a server that is
+/// starting up or shutting down: a retry can outlast these; anything else is a real
+/// failure.
+fn server_is_away(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01-57P03: admin shutdown, crash
+            // shutdown, cannot connect now (PostgreSQL).
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// How long a request waits for a database connection before it is answered 503.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Use cases of the mail store, shared by the API, the importer and the tests.
 #[async_trait]
@@ -98,10 +131,16 @@ pub trait Store: Send + Sync {
 
 /// Opens the store named by `url` without migrating it.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// `open`, with requests waiting at most `acquire_timeout` for a connection to a
+/// database server (`DATABASE_ACQUIRE_TIMEOUT_SECS`).
+pub async fn open_with(url: &str, acquire_timeout: Duration) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url).await?))
+        Ok(Arc::new(PostgresStore::open(url, acquire_timeout).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }

@@ -4,6 +4,7 @@
 //! transactions), so each request can simply own its transaction.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -19,7 +20,7 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, acquire_timeout: Duration) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?
             .options([("synchronous_commit", "on")])
             .application_name("mailroom");
@@ -28,6 +29,9 @@ impl PostgresStore {
         PgConnection::connect_with(&options).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // While the server is away, fail fast (503, so ImprovMX retries) instead of
+            // holding every request for sqlx's default 30 s.
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -128,7 +132,11 @@ impl Store for PostgresStore {
             "SELECT id, received_at, processed, document FROM emails WHERE TRUE",
         );
         if let Some(sender) = &query.from_email {
-            sql.push(" AND from_email = ").push_bind(sender);
+            // The index is on the digest (B-tree entries are bounded); the full value decides.
+            sql.push(" AND md5(from_email) = md5(")
+                .push_bind(sender)
+                .push(") AND from_email = ")
+                .push_bind(sender);
         }
         if let Some(subject) = &query.subject {
             // A literal LIKE pattern: the pg_trgm GIN index serves it for 3+ characters.

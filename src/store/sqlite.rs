@@ -36,6 +36,8 @@ const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 /// transaction, which cost a third of the writer's time. Searches check the emails not
 /// yet indexed (fewer than this) directly.
 const INDEX_SUBJECTS_EVERY: usize = 128;
+/// Rows of one shared blob INSERT; emails with many parts take several statements.
+const BLOB_ROWS_PER_STATEMENT: usize = 1_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -269,23 +271,21 @@ async fn insert_together(
 
     let mut results = Vec::with_capacity(which.len());
     let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for &i in which {
         let email = &emails[i].0;
         if new.contains(&email.id.to_string()) {
-            for blob in &email.blobs {
-                if !blobs.iter().any(|(hash, _)| *hash == blob.0) {
-                    blobs.push(blob);
-                }
-            }
+            blobs.extend(email.blobs.iter().filter(|(hash, _)| seen.insert(hash)));
             results.push(Inserted::New(email.id));
         } else {
             // A redelivery (perhaps of an email earlier in this very batch).
             results.push(Inserted::Duplicate(existing_id(conn, email).await?));
         }
     }
-    if !blobs.is_empty() {
+    // Three variables a row, well under SQLite's limit of 32,766 per statement.
+    for chunk in blobs.chunks(BLOB_ROWS_PER_STATEMENT) {
         let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (blake3, size, data) ");
-        sql.push_values(blobs, |mut row, (hash, bytes)| {
+        sql.push_values(chunk, |mut row, (hash, bytes)| {
             row.push_bind(hash.clone())
                 .push_bind(bytes.len() as i64)
                 .push_bind(bytes.clone());

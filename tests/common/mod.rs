@@ -2,6 +2,8 @@
 //! or a fresh schema in the PostgreSQL named by `MAILROOM_TEST_POSTGRES_URL`.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

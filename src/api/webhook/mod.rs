@@ -2,47 +2,38 @@
 //! only once durably stored. Who may deliver is decided before the body is read, by
 //! `security::guard`; the secret route's template keeps the secret out of logs.
 
-use std::sync::Arc;
+mod body;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::header;
+use axum::extract::{Request, State};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
+use self::body::{BodyError, BodyReader};
 use crate::app::AppState;
+use crate::config::WebhookSettings;
 use crate::error::ApiError;
-use crate::inbound::improvmx::{self, PayloadError};
+use crate::inbound::improvmx::{self, PayloadError, PayloadLimits};
 use crate::store::Inserted;
-
-/// Webhook bytes read, parsed and stored at once (at least one maximal body). Each
-/// delivery holds its body plus its decoded parts, so this bounds memory; deliveries
-/// beyond it wait their turn (their bytes stay in the kernel's socket buffers), never fail.
-const BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
 
 /// Bodies up to this size are parsed on the request's own task.
 const PARSE_INLINE_BYTES: usize = 64 * 1024;
 
-/// The budget is counted in KiB, so that it fits the semaphore's permits.
+/// What every delivery shares: how bodies are read and what a payload may hold.
 #[derive(Clone)]
-struct InFlight {
-    kib: Arc<Semaphore>,
-    max_body_kib: u32,
+struct Intake {
+    reader: BodyReader,
+    limits: PayloadLimits,
 }
 
-pub fn router(max_bytes: usize) -> Router<AppState> {
-    let max_body_kib = u32::try_from(max_bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-    let budget = BYTES_IN_FLIGHT.div_ceil(1024).max(max_body_kib as usize);
+pub fn router(settings: &WebhookSettings) -> Router<AppState> {
     Router::new()
         .route("/webhook", post(receive))
         .route("/webhook/{secret}", post(receive_with_secret))
-        .layer(Extension(InFlight {
-            kib: Arc::new(Semaphore::new(budget)),
-            max_body_kib,
+        .layer(Extension(Intake {
+            reader: BodyReader::new(settings),
+            limits: settings.payload,
         }))
-        .layer(DefaultBodyLimit::max(max_bytes))
 }
 
 /// An ImprovMX delivery, answered only once the email and its parts are on disk.
@@ -57,54 +48,44 @@ pub fn router(max_bytes: usize) -> Router<AppState> {
     responses(
         (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
         (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
-        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES", body = super::docs::ErrorBody),
+        (status = 408, description = "The body arrived slower than WEBHOOK_MIN_BYTES_PER_SEC", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES, or more parts or JSON keys than WEBHOOK_MAX_PARTS, WEBHOOK_MAX_JSON_KEYS", body = super::docs::ErrorBody),
         (status = 503, description = "Shutting down: not stored, retry", body = super::docs::ErrorBody),
         (status = 507, description = "Disk full: not stored, retry", body = super::docs::ErrorBody),
     )
 )]
 async fn receive(
     State(state): State<AppState>,
-    Extension(in_flight): Extension<InFlight>,
+    Extension(intake): Extension<Intake>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    // Charged by Content-Length (a body without one is charged the maximum), before reading.
-    let kib = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .map_or(in_flight.max_body_kib, |len| {
-            u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX)
-        })
-        .clamp(1, in_flight.max_body_kib);
-    let _permit = in_flight
-        .kib
-        .acquire_many(kib)
+    let (head, body) = request.into_parts();
+    let body = intake
+        .reader
+        .read(&head.headers, body)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Bytes::from_request(request, &state)
-        .await
-        .map_err(ApiError::from_body)?;
+        .map_err(body_error)?;
     let received_at = chrono::Utc::now();
+    let limits = intake.limits;
     // Parsing and base64-decoding tens of megabytes is CPU work: keep it off the reactor.
     // A small body parses in microseconds, less than the hand-off to a blocking thread.
-    let parsed = if body.len() <= PARSE_INLINE_BYTES {
-        improvmx::parse(&body, received_at)
+    let email = if body.bytes.len() <= PARSE_INLINE_BYTES {
+        improvmx::parse_within(&body.bytes, received_at, limits)
     } else {
-        tokio::task::spawn_blocking(move || improvmx::parse(&body, received_at))
+        let bytes = body.bytes.clone();
+        tokio::task::spawn_blocking(move || improvmx::parse_within(&bytes, received_at, limits))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
-    };
-    let email = parsed.map_err(|e| match e {
-        PayloadError::NotJson(cause) => ApiError::bad_request("Invalid JSON", cause.to_string()),
-        PayloadError::NotAnObject => {
-            ApiError::bad_request("Invalid payload", "the body must be a JSON object")
-        }
-    })?;
+    }
+    .map_err(payload_error)?;
+    // The body's share of the budget is held until the email is stored: its decoded
+    // parts are the same size.
     let (parts, bytes) = (
         email.blobs.len(),
         email.blobs.iter().map(|(_, b)| b.len()).sum::<usize>(),
     );
     let inserted = state.store.insert_inbound(email).await?;
+    drop(body);
     match inserted {
         Inserted::New(id) => tracing::info!(email_id = %id, parts, bytes, "email stored"),
         Inserted::Duplicate(id) => tracing::info!(email_id = %id, "redelivery of a stored email"),
@@ -129,15 +110,36 @@ async fn receive(
         (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
         (status = 403, description = "Wrong secret, or a sender outside WEBHOOK_ALLOWED_IPS", body = super::docs::ErrorBody),
         (status = 404, description = "No WEBHOOK_SECRET is configured", body = super::docs::ErrorBody),
-        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES", body = super::docs::ErrorBody),
+        (status = 408, description = "The body arrived slower than WEBHOOK_MIN_BYTES_PER_SEC", body = super::docs::ErrorBody),
+        (status = 413, description = "Larger than MAX_WEBHOOK_BYTES, or more parts or JSON keys than WEBHOOK_MAX_PARTS, WEBHOOK_MAX_JSON_KEYS", body = super::docs::ErrorBody),
         (status = 503, description = "Shutting down: not stored, retry", body = super::docs::ErrorBody),
         (status = 507, description = "Disk full: not stored, retry", body = super::docs::ErrorBody),
     )
 )]
 async fn receive_with_secret(
     state: State<AppState>,
-    in_flight: Extension<InFlight>,
+    intake: Extension<Intake>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    receive(state, in_flight, request).await
+    receive(state, intake, request).await
+}
+
+fn body_error(error: BodyError) -> ApiError {
+    match error {
+        BodyError::TooLarge(_) => ApiError::PayloadTooLarge,
+        BodyError::TooSlow(_) => ApiError::RequestTimeout(error.to_string()),
+        BodyError::Read(_) => ApiError::bad_request("Invalid request body", error.to_string()),
+    }
+}
+
+fn payload_error(error: PayloadError) -> ApiError {
+    match error {
+        PayloadError::NotJson(cause) => ApiError::bad_request("Invalid JSON", cause.to_string()),
+        PayloadError::NotAnObject => {
+            ApiError::bad_request("Invalid payload", "the body must be a JSON object")
+        }
+        PayloadError::TooManyParts(_) | PayloadError::TooManyJsonItems(_) => {
+            ApiError::TooLarge(error.to_string())
+        }
+    }
 }
