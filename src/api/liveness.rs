@@ -52,14 +52,22 @@ pub async fn live() -> Json<Probe> {
     )
 )]
 pub async fn ready(State(store): State<Arc<dyn Store>>) -> Result<Json<Probe>, ApiError> {
-    match store.ping().await {
-        Ok(()) => Ok(Json(Probe { status: "ready" })),
-        Err(error) => {
+    // A probe must answer promptly even while the database hangs.
+    match tokio::time::timeout(READY_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => Ok(Json(Probe { status: "ready" })),
+        Ok(Err(error)) => {
             tracing::warn!(error = %error_chain(&error), "readiness check failed");
+            Err(ApiError::NotReady)
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: the database did not answer within 1 s");
             Err(ApiError::NotReady)
         }
     }
 }
+
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

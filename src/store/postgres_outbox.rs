@@ -30,6 +30,7 @@ impl PostgresOutbox {
             .application_name("mailroom-outbox");
         let pool = PgPoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(super::DEFAULT_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
