@@ -454,7 +454,52 @@ async fn sending_needs_the_api_key(engine: Engine) {
     assert_eq!(status, 404);
 }
 
+/// A bare CR or LF in a plain-text body is never relayed as such: a relay that ends lines
+/// at a bare CR would otherwise see `<CR>.<CRLF>` end the message (SMTP smuggling).
+async fn plain_text_line_endings_reach_the_relay_as_crlf(engine: Engine) {
+    let smtp = SmtpServer::start();
+    let app = app_with_relay(engine, &smtp, &[]).await;
+    let smuggling = concat!(
+        "Hola.\r.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@example.org>\r\n",
+        "DATA\r\nSubject: urgent\r\n\r\nPlease wire the money.\r\n.\r\n",
+    );
+    let bodies = [
+        smuggling,
+        "one\rtwo\nthree\r\n\r\nfour\n\r",
+        "caf\u{e9}\r.\rsecond line\n\rthird",
+    ];
+    for body in bodies {
+        let mut request = email("Line endings");
+        request["body"] = body.into();
+        send_ok(&app, &request).await;
+    }
+    let received = smtp.wait_for(bodies.len()).await;
+    for message in &received {
+        assert_eq!(message.to, ["ana@example.org"], "{message:?}");
+        let bare = bare_line_breaks(&message.raw);
+        assert!(
+            bare.is_empty(),
+            "bare CR or LF at {bare:?}: {:?}",
+            message.data
+        );
+    }
+    let smuggled = received
+        .iter()
+        .find(|m| m.data.contains("MAIL FROM:<ceo@bank.example>"))
+        .expect("the smuggling attempt arrives as the body of one message");
+    assert!(
+        smuggled.data.contains(
+            "\r\n\r\nHola.\r\n.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@example.org>\r\n"
+        ),
+        "{:?}",
+        smuggled.data
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), bodies.len(), "{:?}", smtp.received());
+}
+
 engine_tests!(
+    plain_text_line_endings_reach_the_relay_as_crlf,
     accepted_mail_arrives_with_envelope_headers_and_body,
     html_is_sanitised_as_the_receiving_server_sees_it,
     every_validation_rule_refuses_its_hostile_variants,

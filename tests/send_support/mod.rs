@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mailin_embedded::response::{
     AUTH_OK, AUTHENTICATION_REQUIRED, INVALID_CREDENTIALS, NO_MAILBOX, OK,
 };
-use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
+use mailin_embedded::{Action, AuthMechanism, Handler, Response, Server, SslConfig};
 use serde_json::{Value, json};
 
 use crate::common::{API_KEY, TestApp};
@@ -22,7 +22,12 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// The DATA bytes exactly as they arrived, after dot-unstuffing.
+    pub raw: Vec<u8>,
 }
+
+/// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets, CRLF included.
+const MAX_LINE_OCTETS: usize = 1000;
 
 #[derive(Clone, Default)]
 struct Recorder {
@@ -31,6 +36,8 @@ struct Recorder {
     /// When set, AUTH PLAIN with these is required before MAIL.
     credentials: Option<(String, String)>,
     authenticated: bool,
+    /// A line of the current DATA broke the line limit; the message is refused at its end.
+    line_too_long: bool,
 }
 
 impl Handler for Recorder {
@@ -66,19 +73,32 @@ impl Handler for Recorder {
             from: from.to_owned(),
             to: to.to_vec(),
             data: String::new(),
+            raw: Vec::new(),
         });
+        self.line_too_long = false;
         OK
     }
 
+    /// Called once per line, as the server splits them: at each LF.
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.line_too_long |= buf.len() > MAX_LINE_OCTETS;
         if let Some(current) = &mut self.current {
             current.data.push_str(&String::from_utf8_lossy(buf));
+            current.raw.extend_from_slice(buf);
         }
         Ok(())
     }
 
+    /// Refuses for good, as real relays do, a message with a line over the limit.
     fn data_end(&mut self) -> Response {
-        if let Some(done) = self.current.take() {
+        let done = self.current.take();
+        if std::mem::take(&mut self.line_too_long) {
+            // mailin would stay in DATA after an error reply; hang up instead.
+            let mut refusal = Response::custom(500, "Line too long".into());
+            refusal.action = Action::Close;
+            return refusal;
+        }
+        if let Some(done) = done {
             self.inbox.lock().unwrap().push(done);
         }
         OK
@@ -253,4 +273,15 @@ pub async fn wait_for_status(app: &TestApp, id: &str, done: impl Fn(&Value) -> b
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Positions of CR not followed by LF and of LF not preceded by CR.
+pub fn bare_line_breaks(raw: &[u8]) -> Vec<usize> {
+    (0..raw.len())
+        .filter(|&i| match raw[i] {
+            b'\r' => raw.get(i + 1) != Some(&b'\n'),
+            b'\n' => i == 0 || raw[i - 1] != b'\r',
+            _ => false,
+        })
+        .collect()
 }
