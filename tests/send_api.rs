@@ -498,8 +498,47 @@ async fn plain_text_line_endings_reach_the_relay_as_crlf(engine: Engine) {
     assert_eq!(smtp.received().len(), bodies.len(), "{:?}", smtp.received());
 }
 
+/// A subject of the longest accepted length still fits SMTP's line limit, however it is
+/// made, and reads back as sent.
+async fn the_longest_subjects_are_delivered_and_decode_to_the_original(engine: Engine) {
+    let smtp = SmtpServer::start();
+    // Polling the outbox is under the global limit.
+    let app = app_with_relay(engine, &smtp, &[("RATE_LIMIT_GLOBAL", "off")]).await;
+    let subjects = [
+        "a".repeat(998),
+        format!("Informe {}", "x".repeat(990)),
+        format!("Pedido {}", "ñandú".repeat(198)),
+        "palabra ".repeat(124) + "fin123",
+        format!("{} {}", "b".repeat(500), "ñ".repeat(497)),
+    ];
+    for subject in &subjects {
+        assert!(
+            subject.chars().count() <= 998,
+            "{}",
+            subject.chars().count()
+        );
+        let id = send_ok(&app, &email(subject)).await;
+        let entry = wait_for_status(&app, &id, |e| {
+            e["status"] != "queued" && e["status"] != "sending"
+        })
+        .await;
+        assert_eq!(entry["status"], "sent", "{:.300}", entry.to_string());
+        let received = smtp.received();
+        let message = received
+            .iter()
+            .find(|m| m.data.contains(&format!("<{id}@{DOMAIN}>")))
+            .expect("delivered");
+        for line in message.data.split("\r\n") {
+            assert!(line.len() <= 998, "a line of {} octets", line.len());
+        }
+        let header = raw_header(&message.data, "Subject").expect("a Subject header");
+        assert_eq!(&decode_header(&header), subject, "sent as {header:?}");
+    }
+}
+
 engine_tests!(
     plain_text_line_endings_reach_the_relay_as_crlf,
+    the_longest_subjects_are_delivered_and_decode_to_the_original,
     accepted_mail_arrives_with_envelope_headers_and_body,
     html_is_sanitised_as_the_receiving_server_sees_it,
     every_validation_rule_refuses_its_hostile_variants,

@@ -8,7 +8,8 @@ use super::content::{Shorteners, SpamRules, header_injection, text_urls};
 use super::sanitize::sanitize_html;
 use crate::config::OutboundSettings;
 
-/// RFC 5322's line limit, as a bound on the subject in characters.
+/// A bound on the subject in characters (RFC 5322's line length; the header is folded, so
+/// the subject may be that long whatever it is made of).
 const MAX_SUBJECT_CHARS: usize = 998;
 
 /// `to`, `cc` and `bcc` take one address or a list.

@@ -12,6 +12,8 @@ use mailin_embedded::response::{
 use mailin_embedded::{Action, AuthMechanism, Handler, Response, Server, SslConfig};
 use serde_json::{Value, json};
 
+use base64::Engine as _;
+
 use crate::common::{API_KEY, TestApp};
 
 pub const DOMAIN: &str = "puntoa.ar";
@@ -284,4 +286,58 @@ pub fn bare_line_breaks(raw: &[u8]) -> Vec<usize> {
             _ => false,
         })
         .collect()
+}
+
+/// The header section's value of `name`, unfolded (RFC 5322 §2.2.3), as sent.
+pub fn raw_header(data: &str, name: &str) -> Option<String> {
+    let head = data.split("\r\n\r\n").next()?;
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", "\t");
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    unfolded.split("\r\n").find_map(|line| {
+        line.to_ascii_lowercase()
+            .starts_with(&prefix)
+            .then(|| line[prefix.len()..].trim_start().to_owned())
+    })
+}
+
+/// Decodes RFC 2047 encoded words (B and Q, UTF-8); whitespace between two adjacent
+/// encoded words is dropped, as the RFC says.
+pub fn decode_header(value: &str) -> String {
+    let word = regex::Regex::new(r"=\?[^?]+\?([bBqQ])\?([^?]*)\?=").unwrap();
+    let mut out = Vec::new();
+    let mut last = 0;
+    let mut after_word = false;
+    for found in word.captures_iter(value) {
+        let whole = found.get(0).unwrap();
+        let between = &value[last..whole.start()];
+        if !(after_word && between.trim().is_empty()) {
+            out.extend_from_slice(between.as_bytes());
+        }
+        let payload = &found[2];
+        if found[1].eq_ignore_ascii_case("b") {
+            out.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(payload)
+                    .unwrap(),
+            );
+        } else {
+            let mut bytes = payload.bytes();
+            while let Some(b) = bytes.next() {
+                match b {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+                        out.push(
+                            u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap(),
+                        );
+                    }
+                    b => out.push(b),
+                }
+            }
+        }
+        last = whole.end();
+        after_word = true;
+    }
+    out.extend_from_slice(&value.as_bytes()[last..]);
+    String::from_utf8(out).expect("UTF-8 once decoded")
 }
