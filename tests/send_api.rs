@@ -324,6 +324,30 @@ async fn every_validation_rule_refuses_its_hostile_variants(engine: Engine) {
         assert_eq!(status, 400, "{html}: {json}");
         assert_eq!(json["error"], "URL shortener not allowed", "{html}: {json}");
     }
+    // HTML is judged as the text it becomes: tags removed, entities decoded.
+    let mut passed = Vec::new();
+    for (html, expected) in [
+        (
+            "vi<span></span>agra cl&#105;ck here!&#33;!",
+            "Spam detected",
+        ),
+        ("<p>vi<b>ag</b>ra</p>", "Spam detected"),
+        ("<p>Hello &#36;&#36;&#x24; today</p>", "Spam detected"),
+        ("see bit&#46;ly/abc", "URL shortener not allowed"),
+        (
+            "<p>see <em>bit</em>.ly/abc</p>",
+            "URL shortener not allowed",
+        ),
+    ] {
+        let mut body = email("Html");
+        body["body"] = html.into();
+        body["isHtml"] = true.into();
+        let (status, json) = send(&app, &body).await;
+        if status != 400 || json["error"] != expected {
+            passed.push(format!("{html} -> {status} {json}"));
+        }
+    }
+    assert!(passed.is_empty(), "not refused as expected: {passed:#?}");
     // Bodies that are not the request shape.
     for raw in ["not json", "[]", r#"{"to": 5}"#] {
         let response = app
