@@ -560,7 +560,63 @@ async fn the_longest_subjects_are_delivered_and_decode_to_the_original(engine: E
     }
 }
 
+async fn send_as(app: &TestApp, client: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/email/send"))
+        .bearer_auth(common::API_KEY)
+        .header("x-forwarded-for", client)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Send limits count an IPv6 client by its /64, as the HTTP limits do: one subscriber
+/// cannot take a fresh quota from each of its 2^64 addresses. (The test client is the
+/// trusted proxy, loopback, so its `X-Forwarded-For` names the client.)
+async fn send_limits_count_ipv6_clients_per_64(engine: Engine) {
+    let smtp = SmtpServer::start();
+    let app = app_with_relay(engine, &smtp, &[("SEND_RATE_LIMIT", "2/minute")]).await;
+    let mut statuses = Vec::new();
+    for client in ["2001:db8:0:1::2", "2001:db8:0:1::3", "2001:db8:0:1:ffff::4"] {
+        statuses.push(send_as(&app, client, &email("per 64")).await);
+    }
+    assert_eq!(statuses[0].0, 202, "{statuses:?}");
+    assert_eq!(statuses[1].0, 202, "{statuses:?}");
+    assert_eq!(
+        statuses[2].0, 429,
+        "a third address of the /64: {statuses:?}"
+    );
+    assert_eq!(
+        statuses[2].1["message"],
+        "Limit of 2 emails per minute exceeded"
+    );
+    // Another /64 and an IPv4 client have their own quotas.
+    assert_eq!(
+        send_as(&app, "2001:db8:0:2::2", &email("next 64")).await.0,
+        202
+    );
+    assert_eq!(send_as(&app, "192.0.2.7", &email("ipv4")).await.0, 202);
+
+    let response = app
+        .client
+        .get(app.url("/api/email/stats"))
+        .bearer_auth(common::API_KEY)
+        .header("x-forwarded-for", "2001:db8:0:1::99")
+        .send()
+        .await
+        .unwrap();
+    let stats: Value = response.json().await.unwrap();
+    assert_eq!(stats["stats"]["ip"], "2001:db8:0:1::99", "{stats}");
+    assert_eq!(stats["stats"]["sentLastMinute"], 2, "{stats}");
+    assert_eq!(stats["stats"]["remainingMinute"], 0, "{stats}");
+}
+
 engine_tests!(
+    send_limits_count_ipv6_clients_per_64,
     plain_text_line_endings_reach_the_relay_as_crlf,
     the_longest_subjects_are_delivered_and_decode_to_the_original,
     accepted_mail_arrives_with_envelope_headers_and_body,
