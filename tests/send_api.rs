@@ -324,6 +324,30 @@ async fn every_validation_rule_refuses_its_hostile_variants(engine: Engine) {
         assert_eq!(status, 400, "{html}: {json}");
         assert_eq!(json["error"], "URL shortener not allowed", "{html}: {json}");
     }
+    // HTML is judged as the text it becomes: tags removed, entities decoded.
+    let mut passed = Vec::new();
+    for (html, expected) in [
+        (
+            "vi<span></span>agra cl&#105;ck here!&#33;!",
+            "Spam detected",
+        ),
+        ("<p>vi<b>ag</b>ra</p>", "Spam detected"),
+        ("<p>Hello &#36;&#36;&#x24; today</p>", "Spam detected"),
+        ("see bit&#46;ly/abc", "URL shortener not allowed"),
+        (
+            "<p>see <em>bit</em>.ly/abc</p>",
+            "URL shortener not allowed",
+        ),
+    ] {
+        let mut body = email("Html");
+        body["body"] = html.into();
+        body["isHtml"] = true.into();
+        let (status, json) = send(&app, &body).await;
+        if status != 400 || json["error"] != expected {
+            passed.push(format!("{html} -> {status} {json}"));
+        }
+    }
+    assert!(passed.is_empty(), "not refused as expected: {passed:#?}");
     // Bodies that are not the request shape.
     for raw in ["not json", "[]", r#"{"to": 5}"#] {
         let response = app
@@ -454,7 +478,147 @@ async fn sending_needs_the_api_key(engine: Engine) {
     assert_eq!(status, 404);
 }
 
+/// A bare CR or LF in a plain-text body is never relayed as such: a relay that ends lines
+/// at a bare CR would otherwise see `<CR>.<CRLF>` end the message (SMTP smuggling).
+async fn plain_text_line_endings_reach_the_relay_as_crlf(engine: Engine) {
+    let smtp = SmtpServer::start();
+    let app = app_with_relay(engine, &smtp, &[]).await;
+    let smuggling = concat!(
+        "Hola.\r.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@example.org>\r\n",
+        "DATA\r\nSubject: urgent\r\n\r\nPlease wire the money.\r\n.\r\n",
+    );
+    let bodies = [
+        smuggling,
+        "one\rtwo\nthree\r\n\r\nfour\n\r",
+        "caf\u{e9}\r.\rsecond line\n\rthird",
+    ];
+    for body in bodies {
+        let mut request = email("Line endings");
+        request["body"] = body.into();
+        send_ok(&app, &request).await;
+    }
+    let received = smtp.wait_for(bodies.len()).await;
+    for message in &received {
+        assert_eq!(message.to, ["ana@example.org"], "{message:?}");
+        let bare = bare_line_breaks(&message.raw);
+        assert!(
+            bare.is_empty(),
+            "bare CR or LF at {bare:?}: {:?}",
+            message.data
+        );
+    }
+    let smuggled = received
+        .iter()
+        .find(|m| m.data.contains("MAIL FROM:<ceo@bank.example>"))
+        .expect("the smuggling attempt arrives as the body of one message");
+    assert!(
+        smuggled.data.contains(
+            "\r\n\r\nHola.\r\n.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@example.org>\r\n"
+        ),
+        "{:?}",
+        smuggled.data
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), bodies.len(), "{:?}", smtp.received());
+}
+
+/// A subject of the longest accepted length still fits SMTP's line limit, however it is
+/// made, and reads back as sent.
+async fn the_longest_subjects_are_delivered_and_decode_to_the_original(engine: Engine) {
+    let smtp = SmtpServer::start();
+    // Polling the outbox is under the global limit.
+    let app = app_with_relay(engine, &smtp, &[("RATE_LIMIT_GLOBAL", "off")]).await;
+    let subjects = [
+        "a".repeat(998),
+        format!("Informe {}", "x".repeat(990)),
+        format!("Pedido {}", "ñandú".repeat(198)),
+        "palabra ".repeat(124) + "fin123",
+        format!("{} {}", "b".repeat(500), "ñ".repeat(497)),
+    ];
+    for subject in &subjects {
+        assert!(
+            subject.chars().count() <= 998,
+            "{}",
+            subject.chars().count()
+        );
+        let id = send_ok(&app, &email(subject)).await;
+        let entry = wait_for_status(&app, &id, |e| {
+            e["status"] != "queued" && e["status"] != "sending"
+        })
+        .await;
+        assert_eq!(entry["status"], "sent", "{:.300}", entry.to_string());
+        let received = smtp.received();
+        let message = received
+            .iter()
+            .find(|m| m.data.contains(&format!("<{id}@{DOMAIN}>")))
+            .expect("delivered");
+        for line in message.data.split("\r\n") {
+            assert!(line.len() <= 998, "a line of {} octets", line.len());
+        }
+        let header = raw_header(&message.data, "Subject").expect("a Subject header");
+        assert_eq!(&decode_header(&header), subject, "sent as {header:?}");
+    }
+}
+
+async fn send_as(app: &TestApp, client: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/email/send"))
+        .bearer_auth(common::API_KEY)
+        .header("x-forwarded-for", client)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Send limits count an IPv6 client by its /64, as the HTTP limits do: one subscriber
+/// cannot take a fresh quota from each of its 2^64 addresses. (The test client is the
+/// trusted proxy, loopback, so its `X-Forwarded-For` names the client.)
+async fn send_limits_count_ipv6_clients_per_64(engine: Engine) {
+    let smtp = SmtpServer::start();
+    let app = app_with_relay(engine, &smtp, &[("SEND_RATE_LIMIT", "2/minute")]).await;
+    let mut statuses = Vec::new();
+    for client in ["2001:db8:0:1::2", "2001:db8:0:1::3", "2001:db8:0:1:ffff::4"] {
+        statuses.push(send_as(&app, client, &email("per 64")).await);
+    }
+    assert_eq!(statuses[0].0, 202, "{statuses:?}");
+    assert_eq!(statuses[1].0, 202, "{statuses:?}");
+    assert_eq!(
+        statuses[2].0, 429,
+        "a third address of the /64: {statuses:?}"
+    );
+    assert_eq!(
+        statuses[2].1["message"],
+        "Limit of 2 emails per minute exceeded"
+    );
+    // Another /64 and an IPv4 client have their own quotas.
+    assert_eq!(
+        send_as(&app, "2001:db8:0:2::2", &email("next 64")).await.0,
+        202
+    );
+    assert_eq!(send_as(&app, "192.0.2.7", &email("ipv4")).await.0, 202);
+
+    let response = app
+        .client
+        .get(app.url("/api/email/stats"))
+        .bearer_auth(common::API_KEY)
+        .header("x-forwarded-for", "2001:db8:0:1::99")
+        .send()
+        .await
+        .unwrap();
+    let stats: Value = response.json().await.unwrap();
+    assert_eq!(stats["stats"]["ip"], "2001:db8:0:1::99", "{stats}");
+    assert_eq!(stats["stats"]["sentLastMinute"], 2, "{stats}");
+    assert_eq!(stats["stats"]["remainingMinute"], 0, "{stats}");
+}
+
 engine_tests!(
+    send_limits_count_ipv6_clients_per_64,
+    plain_text_line_endings_reach_the_relay_as_crlf,
+    the_longest_subjects_are_delivered_and_decode_to_the_original,
     accepted_mail_arrives_with_envelope_headers_and_body,
     html_is_sanitised_as_the_receiving_server_sees_it,
     every_validation_rule_refuses_its_hostile_variants,

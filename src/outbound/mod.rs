@@ -22,6 +22,7 @@ use self::limits::{Refusal, SendPolicy, Usage};
 use self::validate::{OutgoingEmail, Rejection, SendRequest, Validator};
 use crate::config::OutboundSettings;
 use crate::email::EmailId;
+use crate::security::rate_limit::bucket;
 use crate::store::StoreError;
 use crate::store::outbox::{NewOutboxEmail, OutboxStore};
 
@@ -107,8 +108,18 @@ impl SendService {
 
     pub async fn usage(&self, client: IpAddr, now: DateTime<Utc>) -> Result<Usage, StoreError> {
         self.outbox
-            .usage(&client.to_string(), now, self.policy.lookback())
+            .usage(&limit_key(client), now, self.policy.lookback())
             .await
+    }
+}
+
+/// Who the send limits count an email against, as stored in the outbox: the IPv4
+/// address, or the /64 of an IPv6 one (`2001:db8:0:1::/64`), the block one subscriber
+/// usually holds; the HTTP limits key clients the same way.
+pub fn limit_key(client: IpAddr) -> String {
+    match bucket(client) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
     }
 }
 
@@ -146,7 +157,7 @@ fn new_outbox_email(
     };
     Ok(NewOutboxEmail {
         id,
-        client_ip: client.to_string(),
+        client_ip: limit_key(client),
         accepted_at: now,
         sender: email.from.address(),
         recipients: email
@@ -165,4 +176,20 @@ fn new_outbox_email(
         }),
         raw,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4() {
+        let key = |ip: &str| limit_key(ip.parse().unwrap());
+        assert_eq!(key("2001:db8:0:1::2"), "2001:db8:0:1::/64");
+        assert_eq!(key("2001:db8:0:1::3"), key("2001:db8:0:1:ffff:ffff:ffff:4"));
+        assert_ne!(key("2001:db8:0:1::2"), key("2001:db8:0:2::2"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::1"), "::/64");
+    }
 }

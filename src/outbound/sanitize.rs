@@ -1,20 +1,31 @@
-//! HTML bodies cut down to a small, safe subset with ammonia; the links they carried.
+//! HTML bodies cut down to a small, safe subset with ammonia; the links they carried and
+//! the text a reader will see.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ammonia::{Builder, UrlRelative};
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 
 /// The only tags that survive.
 pub const ALLOWED_TAGS: &[&str] = &[
     "p", "br", "strong", "em", "u", "h1", "h2", "h3", "h4", "ul", "ol", "li", "a",
 ];
 
-/// A sanitised HTML body and every `href` the input held (entities decoded).
+/// Tags that do not break the text around them: `vi<em>ag</em>ra` reads "viagra".
+const INLINE_TAGS: &[&str] = &["a", "strong", "em", "u"];
+
+/// A sanitised HTML body, every `href` the input held (entities decoded), and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SanitizedHtml {
     pub html: String,
     pub hrefs: Vec<String>,
+    /// What a reader sees of `html`: tags removed, entities decoded, a line break
+    /// for each block tag. The content checks read this.
+    pub text: String,
 }
 
 /// Keeps `ALLOWED_TAGS`, `href` on links only (http, https, mailto; relative URLs dropped),
@@ -42,7 +53,44 @@ pub fn sanitize_html(input: &str) -> SanitizedHtml {
         .clean(input)
         .to_string();
     let hrefs = hrefs.lock().map(|h| h.clone()).unwrap_or_default();
-    SanitizedHtml { html, hrefs }
+    let text = html_text(&html);
+    SanitizedHtml { html, hrefs, text }
+}
+
+/// The text of an HTML fragment, by html5ever's tokenizer (so entities decode as a
+/// browser decodes them). Meant for ammonia's output: no script or style is left whose
+/// content would be taken for text.
+pub fn html_text(html: &str) -> String {
+    let queue = BufferQueue::default();
+    queue.push_back(html.into());
+    let tokenizer = Tokenizer::new(TextSink::default(), TokenizerOpts::default());
+    let _ = tokenizer.feed(&queue);
+    tokenizer.end();
+    tokenizer.sink.text.take()
+}
+
+#[derive(Default)]
+struct TextSink {
+    text: RefCell<String>,
+}
+
+impl TokenSink for TextSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut text = self.text.borrow_mut();
+        match token {
+            Token::CharacterTokens(chars) => text.push_str(&chars),
+            Token::TagToken(tag)
+                if !INLINE_TAGS.contains(&&*tag.name)
+                    && (tag.kind == TagKind::StartTag || tag.name != *"br") =>
+            {
+                text.push('\n');
+            }
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +126,18 @@ mod tests {
              <a rel=\"noopener noreferrer nofollow\">d</a>\
              <a href=\"https://example.org/\" rel=\"noopener noreferrer nofollow\">ok</a>\
              <a href=\"mailto:a@example.org\" rel=\"noopener noreferrer nofollow\">m</a>"
+        );
+    }
+
+    #[test]
+    fn the_text_is_what_a_reader_sees() {
+        let clean = sanitize_html(
+            "vi<span></span>agra cl&#105;ck here!&#33;!<p>bit&#46;ly/<em>abc</em></p>\
+             <ul><li>a&amp;b &lt;i&gt;</li><li>&nbsp;x<br>y</li></ul><script>hidden</script>",
+        );
+        assert_eq!(
+            clean.text,
+            "viagra click here!!!\nbit.ly/abc\n\n\na&b <i>\n\n\u{a0}x\ny\n\n"
         );
     }
 

@@ -8,7 +8,8 @@ use super::content::{Shorteners, SpamRules, header_injection, text_urls};
 use super::sanitize::sanitize_html;
 use crate::config::OutboundSettings;
 
-/// RFC 5322's line limit, as a bound on the subject in characters.
+/// A bound on the subject in characters (RFC 5322's line length; the header is folded, so
+/// the subject may be that long whatever it is made of).
 const MAX_SUBJECT_CHARS: usize = 998;
 
 /// `to`, `cc` and `bcc` take one address or a list.
@@ -173,22 +174,14 @@ impl Validator {
         if email.body.contains('\0') {
             return Err(reject("Invalid body", "body contains NUL"));
         }
-        let spam_text = format!("{}\n{}", email.subject, email.body);
-        if let Some(why) = self.spam.check(&spam_text) {
+        let (text, mut links, raw_html) = content_to_judge(&mut email);
+        links.extend(text_urls(&text));
+        let text = format!("{}\n{}", email.subject, text);
+        if let Some(why) = self.spam.check(&text) {
             return Err(reject("Spam detected", format!("the message {why}")));
         }
-        let mut links = text_urls(&email.body);
-        if email.is_html {
-            let clean = sanitize_html(&email.body);
-            links.extend(
-                clean
-                    .hrefs
-                    .into_iter()
-                    .filter(|h| !h.trim_start().starts_with("mailto:")),
-            );
-            email.body = clean.html;
-        }
-        if let Some(host) = self.shorteners.find(&links, &spam_text) {
+        let shortener = self.shorteners.find(&links, &text);
+        if let Some(host) = shortener.or_else(|| self.shorteners.find(&[], &raw_html)) {
             return Err(reject(
                 "URL shortener not allowed",
                 format!("links through {host} are refused; link to the destination"),
@@ -204,6 +197,25 @@ impl Validator {
         }
         Ok(email)
     }
+}
+
+/// What the content checks read: the text that will be sent and the links it carries,
+/// plus the HTML as given. An HTML body is sanitised in place, and its text is what is left:
+/// tags removed, entities decoded (`vi<span></span>agra`, `bit&#46;ly`). Shorteners are
+/// also looked for in the HTML as given, since a link that sanitising drops
+/// (`href="//tinyurl.com/x"`) still shows what the sender meant.
+fn content_to_judge(email: &mut OutgoingEmail) -> (String, Vec<String>, String) {
+    if !email.is_html {
+        return (email.body.clone(), Vec::new(), String::new());
+    }
+    let clean = sanitize_html(&email.body);
+    let raw_html = std::mem::replace(&mut email.body, clean.html);
+    let links = clean
+        .hrefs
+        .into_iter()
+        .filter(|h| !h.trim_start().starts_with("mailto:"))
+        .collect();
+    (clean.text, links, raw_html)
 }
 
 fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, Rejection> {

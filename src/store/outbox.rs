@@ -77,6 +77,7 @@ pub struct Transition {
 #[derive(Debug, Clone)]
 pub struct NewOutboxEmail {
     pub id: EmailId,
+    /// Who the send limits count it against: an IPv4 address or an IPv6 /64.
     pub client_ip: String,
     pub accepted_at: DateTime<Utc>,
     /// Envelope sender.
@@ -107,7 +108,7 @@ pub struct OutboxEntry {
 #[derive(Debug, Clone)]
 pub struct ClaimedEmail {
     pub id: EmailId,
-    /// Who asked for it, for the log.
+    /// Who asked for it (an IPv6 client by its /64), for the log.
     pub client_ip: String,
     pub sender: String,
     pub recipients: Vec<String>,
@@ -139,7 +140,8 @@ pub trait OutboxStore: Send + Sync {
         admit: Admit<'_>,
     ) -> Result<bool, StoreError>;
 
-    /// What `client_ip` sent within `lookback` of `now`, and all recipients of the last day.
+    /// What `client_ip` (a key as queued) sent within `lookback` of `now`, and all
+    /// recipients of the last day.
     async fn usage(
         &self,
         client_ip: &str,

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use mailin_embedded::response::{
     AUTH_OK, AUTHENTICATION_REQUIRED, INVALID_CREDENTIALS, NO_MAILBOX, OK,
 };
-use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
+use mailin_embedded::{Action, AuthMechanism, Handler, Response, Server, SslConfig};
 use serde_json::{Value, json};
+
+use base64::Engine as _;
 
 use crate::common::{API_KEY, TestApp};
 
@@ -22,7 +24,12 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// The DATA bytes exactly as they arrived, after dot-unstuffing.
+    pub raw: Vec<u8>,
 }
+
+/// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets, CRLF included.
+const MAX_LINE_OCTETS: usize = 1000;
 
 #[derive(Clone, Default)]
 struct Recorder {
@@ -31,6 +38,8 @@ struct Recorder {
     /// When set, AUTH PLAIN with these is required before MAIL.
     credentials: Option<(String, String)>,
     authenticated: bool,
+    /// A line of the current DATA broke the line limit; the message is refused at its end.
+    line_too_long: bool,
 }
 
 impl Handler for Recorder {
@@ -66,19 +75,32 @@ impl Handler for Recorder {
             from: from.to_owned(),
             to: to.to_vec(),
             data: String::new(),
+            raw: Vec::new(),
         });
+        self.line_too_long = false;
         OK
     }
 
+    /// Called once per line, as the server splits them: at each LF.
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.line_too_long |= buf.len() > MAX_LINE_OCTETS;
         if let Some(current) = &mut self.current {
             current.data.push_str(&String::from_utf8_lossy(buf));
+            current.raw.extend_from_slice(buf);
         }
         Ok(())
     }
 
+    /// Refuses for good, as real relays do, a message with a line over the limit.
     fn data_end(&mut self) -> Response {
-        if let Some(done) = self.current.take() {
+        let done = self.current.take();
+        if std::mem::take(&mut self.line_too_long) {
+            // mailin would stay in DATA after an error reply; hang up instead.
+            let mut refusal = Response::custom(500, "Line too long".into());
+            refusal.action = Action::Close;
+            return refusal;
+        }
+        if let Some(done) = done {
             self.inbox.lock().unwrap().push(done);
         }
         OK
@@ -253,4 +275,69 @@ pub async fn wait_for_status(app: &TestApp, id: &str, done: impl Fn(&Value) -> b
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Positions of CR not followed by LF and of LF not preceded by CR.
+pub fn bare_line_breaks(raw: &[u8]) -> Vec<usize> {
+    (0..raw.len())
+        .filter(|&i| match raw[i] {
+            b'\r' => raw.get(i + 1) != Some(&b'\n'),
+            b'\n' => i == 0 || raw[i - 1] != b'\r',
+            _ => false,
+        })
+        .collect()
+}
+
+/// The header section's value of `name`, unfolded (RFC 5322 §2.2.3), as sent.
+pub fn raw_header(data: &str, name: &str) -> Option<String> {
+    let head = data.split("\r\n\r\n").next()?;
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", "\t");
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    unfolded.split("\r\n").find_map(|line| {
+        line.to_ascii_lowercase()
+            .starts_with(&prefix)
+            .then(|| line[prefix.len()..].trim_start().to_owned())
+    })
+}
+
+/// Decodes RFC 2047 encoded words (B and Q, UTF-8); whitespace between two adjacent
+/// encoded words is dropped, as the RFC says.
+pub fn decode_header(value: &str) -> String {
+    let word = regex::Regex::new(r"=\?[^?]+\?([bBqQ])\?([^?]*)\?=").unwrap();
+    let mut out = Vec::new();
+    let mut last = 0;
+    let mut after_word = false;
+    for found in word.captures_iter(value) {
+        let whole = found.get(0).unwrap();
+        let between = &value[last..whole.start()];
+        if !(after_word && between.trim().is_empty()) {
+            out.extend_from_slice(between.as_bytes());
+        }
+        let payload = &found[2];
+        if found[1].eq_ignore_ascii_case("b") {
+            out.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(payload)
+                    .unwrap(),
+            );
+        } else {
+            let mut bytes = payload.bytes();
+            while let Some(b) = bytes.next() {
+                match b {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+                        out.push(
+                            u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap(),
+                        );
+                    }
+                    b => out.push(b),
+                }
+            }
+        }
+        last = whole.end();
+        after_word = true;
+    }
+    out.extend_from_slice(&value.as_bytes()[last..]);
+    String::from_utf8(out).expect("UTF-8 once decoded")
 }
