@@ -8,6 +8,7 @@ pub mod cors;
 pub mod guard;
 pub mod lockout;
 pub mod rate_limit;
+pub mod table;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -34,8 +35,8 @@ impl Security {
     pub fn new(settings: &SecuritySettings) -> Self {
         Self {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-            limiter: RateLimiter::new(settings.rate_limits.clone()),
-            lockout: Lockout::new(settings.lockout),
+            limiter: RateLimiter::new(settings.rate_limits.clone(), settings.max_clients),
+            lockout: Lockout::new(settings.lockout, settings.max_clients),
             webhook: WebhookPolicy::new(
                 settings.webhook_secret.as_ref(),
                 settings.webhook_allowed_ips.clone(),
