@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A body in a type the route does not take (`expected` names the one it does).
+    #[error("unsupported media type")]
+    UnsupportedMediaType { expected: &'static str },
     /// A per-IP rate limit; `message` names it (`Rate limit exceeded: 30 per 1 minute`).
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -90,6 +94,10 @@ impl ApiError {
             ApiError::Forbidden(what) | ApiError::NotFound(what) => (what, None),
             ApiError::MethodNotAllowed => ("Method not allowed", None),
             ApiError::PayloadTooLarge => ("Payload too large", None),
+            ApiError::UnsupportedMediaType { expected } => (
+                "Unsupported media type",
+                Some(format!("send the body as Content-Type: {expected}")),
+            ),
             ApiError::RateLimited { message, .. } => (message, None),
             ApiError::LockedOut { .. } => {
                 ("Too many failed attempts. Please try again later.", None)

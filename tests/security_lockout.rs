@@ -65,6 +65,7 @@ async fn failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_en
     // Routes without authentication stay open.
     let webhook = attacker
         .post(app.url("/webhook"))
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await

@@ -152,6 +152,12 @@ fn add_common_responses(method: &str, path: &str, operation: &mut Operation) {
         );
         add("403", error("Invalid API key"));
     }
+    if method == "post" && path.starts_with("/webhook") {
+        add(
+            "415",
+            error("The body is not `Content-Type: application/json`"),
+        );
+    }
     if PROBES.contains(&path) {
         return;
     }

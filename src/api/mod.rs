@@ -14,7 +14,7 @@ pub use docs::ApiDoc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::security::webhook::require_json;
 use crate::security::{client_ip, cors, guard};
 
 /// Body limit on every route but the webhook, which has its own.
@@ -39,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(emails::router())
         .merge(attachments::router())
-        .merge(webhook::router(max_webhook_bytes))
+        .merge(webhook::router(max_webhook_bytes).route_layer(from_fn(require_json)))
         .merge(liveness::router())
         .merge(docs::router())
         .merge(send::router())
