@@ -8,6 +8,7 @@ pub mod cors;
 pub mod guard;
 pub mod lockout;
 pub mod rate_limit;
+pub mod refusals;
 pub mod table;
 pub mod webhook;
 
@@ -17,6 +18,7 @@ use crate::config::SecuritySettings;
 use client_ip::IpSet;
 use lockout::Lockout;
 use rate_limit::RateLimiter;
+use refusals::RefusalLog;
 use webhook::WebhookPolicy;
 
 /// The security state of one running instance.
@@ -29,6 +31,8 @@ pub struct Security {
     pub lockout: Lockout,
     /// Who may deliver to the webhook.
     pub webhook: WebhookPolicy,
+    /// The security WARN log, one line per client and kind of refusal per minute.
+    pub refusals: RefusalLog,
 }
 
 impl Security {
@@ -41,6 +45,7 @@ impl Security {
                 settings.webhook_secret.as_ref(),
                 settings.webhook_allowed_ips.clone(),
             ),
+            refusals: RefusalLog::new(settings.max_clients),
         }
     }
 }

@@ -81,8 +81,10 @@ impl Policy {
     /// The policy of a route template (`None`: no route matched); `None` back means exempt.
     ///
     /// Exempt: the probes (`/healthz`, `/readyz`), `POST /api/email/send`, which counts
-    /// accepted emails with limits of its own, and the stats that report them. The outbox
-    /// reads have no limit of their own, so the global one applies.
+    /// accepted emails with limits of its own, and the stats that report them; requests to
+    /// those two refused for their key count against the global limit all the same (see
+    /// `auth::Authenticated`). The outbox reads have no limit of their own, so the global
+    /// one applies.
     pub fn for_route(template: Option<&str>) -> Option<Policy> {
         let Some(template) = template else {
             return Some(Policy::Global);
