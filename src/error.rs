@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The request (or its body) took longer than allowed.
     #[error("request timeout: {0}")]
     RequestTimeout(String),
+    /// A body in a type the route does not take (`expected` names the one it does).
+    #[error("unsupported media type")]
+    UnsupportedMediaType { expected: &'static str },
     /// A per-IP rate limit; `message` names it (`Rate limit exceeded: 30 per 1 minute`).
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -98,6 +102,10 @@ impl ApiError {
             ApiError::PayloadTooLarge => ("Payload too large", None),
             ApiError::TooLarge(message) => ("Payload too large", Some(message.clone())),
             ApiError::RequestTimeout(message) => ("Request timeout", Some(message.clone())),
+            ApiError::UnsupportedMediaType { expected } => (
+                "Unsupported media type",
+                Some(format!("send the body as Content-Type: {expected}")),
+            ),
             ApiError::RateLimited { message, .. } => (message, None),
             ApiError::LockedOut { .. } => {
                 ("Too many failed attempts. Please try again later.", None)

@@ -119,7 +119,8 @@ async fn every_documented_route_is_served(engine: Engine) {
             .replace("{id}", "6735f1a08c1e4b2a9f0a1b2c")
             .replace("{name}", "x.pdf")
             .replace("{index}", "0")
-            .replace("{secret}", SECRET);
+            .replace("{secret}", SECRET)
+            .replace("{file}", "swagger-ui.css");
         for method in METHODS.into_iter().filter(|m| item.get(*m).is_some()) {
             let request =
                 client.request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
@@ -177,22 +178,31 @@ async fn the_spec_is_openapi_3_1_with_bearer_auth_errors_and_limits(engine: Engi
 
 async fn docs_render_from_the_binary_with_the_validator_off(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let page = app.client.get(app.url("/docs")).send().await.unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // `/docs` is the page itself, so `curl …/docs` gets it; `/docs/` leads there.
+    let page = client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.url().path().ends_with("/docs/"));
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
+    let slash = client.get(app.url("/docs/")).send().await.unwrap();
+    assert!(slash.status().is_redirection(), "{}", slash.status());
+    assert_eq!(slash.headers()["location"], "/docs");
+    // The page's asset links resolve, relative to `/docs`.
+    let base = reqwest::Url::parse(&app.url("/docs")).unwrap();
     for asset in [
         "swagger-ui.css",
         "swagger-ui-bundle.js",
         "swagger-ui-standalone-preset.js",
     ] {
-        let response = app
-            .client
-            .get(app.url(&format!("/docs/{asset}")))
-            .send()
-            .await
-            .unwrap();
+        let link = format!("docs/{asset}");
+        assert!(
+            html.contains(&format!("\"{link}\"")),
+            "{asset} not linked:\n{html}"
+        );
+        let response = client.get(base.join(&link).unwrap()).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
     }
@@ -211,6 +221,49 @@ async fn docs_render_from_the_binary_with_the_validator_off(engine: Engine) {
             || initializer.contains(r#""validatorUrl":"none""#),
         "{initializer}"
     );
+    let missing = client.get(app.url("/docs/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// The docs run under a CSP that allows only their own files, no inline script, and no
+/// framing by anyone.
+async fn docs_carry_a_strict_csp_and_refuse_framing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let page = app.client.get(app.url("/docs")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    for tag in html.split("<script").skip(1) {
+        assert!(tag.trim_start().starts_with("src="), "inline script: {tag}");
+    }
+    for path in [
+        "/docs",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path} has no CSP: {headers:?}"))
+            .to_str()
+            .unwrap();
+        let directive = |name: &str| {
+            csp.split(';')
+                .map(str::trim)
+                .find(|d| d.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{path}: no {name} in {csp}"))
+                .to_owned()
+        };
+        assert_eq!(directive("default-src"), "default-src 'none'", "{path}");
+        assert_eq!(directive("script-src"), "script-src 'self'", "{path}");
+        assert_eq!(
+            directive("frame-ancestors"),
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+    }
 }
 
 engine_tests!(
@@ -218,4 +271,5 @@ engine_tests!(
     every_documented_route_is_served,
     the_spec_is_openapi_3_1_with_bearer_auth_errors_and_limits,
     docs_render_from_the_binary_with_the_validator_off,
+    docs_carry_a_strict_csp_and_refuse_framing,
 );

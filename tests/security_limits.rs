@@ -348,3 +348,108 @@ async fn cors_with_a_list_only_names_listed_origins() {
     let other = preflight("https://evil.example").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_answers_no_cors_at_all() {
+    let app = spawn(&[("WEBHOOK_SECRET", SECRET)]).await;
+    let open = spawn(&[]).await;
+    let client = client_from("127.0.0.2");
+    for url in [
+        app.url(&format!("/webhook/{SECRET}")),
+        app.url("/webhook"),
+        open.url("/webhook"),
+    ] {
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !preflight.status().is_success(),
+            "{url}: preflight {}",
+            preflight.status()
+        );
+        let cors: Vec<_> = preflight
+            .headers()
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{url}: {cors:?}");
+    }
+    let delivered = client
+        .post(app.url(&format!("/webhook/{SECRET}")))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(small_email("hi", "a@example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 200);
+    let cors: Vec<_> = delivered
+        .headers()
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "{cors:?}");
+    // The API keeps its CORS.
+    let api = client
+        .request(reqwest::Method::OPTIONS, app.url("/emails"))
+        .header("origin", "https://anywhere.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_takes_only_json() {
+    let app = spawn(&[("WEBHOOK_SECRET", SECRET)]).await;
+    let client = client_from("127.0.0.2");
+    let post = |content_type: Option<&'static str>| {
+        let mut request = client
+            .post(app.url(&format!("/webhook/{SECRET}")))
+            .body(small_email("hi", "a@example.org"));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    // What a browser form or a no-cors fetch can send without a preflight is refused.
+    for refused in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let response = post(refused).await.unwrap();
+        assert_eq!(response.status(), 415, "{refused:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["success"], false, "{refused:?}");
+        assert_eq!(body["error"], "Unsupported media type", "{refused:?}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    for accepted in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ] {
+        let response = post(Some(accepted)).await.unwrap();
+        assert_eq!(response.status(), 200, "{accepted}");
+    }
+    let query = mailroom::store::EmailQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(app.store.list_emails(&query).await.unwrap().len(), 3);
+}

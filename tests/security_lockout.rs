@@ -65,6 +65,7 @@ async fn failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_en
     // Routes without authentication stay open.
     let webhook = attacker
         .post(app.url("/webhook"))
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await
@@ -127,4 +128,27 @@ async fn concurrent_guesses_still_end_in_a_lockout() {
     );
     assert!(statuses.iter().filter(|s| **s == 403).count() >= 3);
     assert_locked_out(get(&client, &url, Some(API_KEY)).await, 60).await;
+}
+
+/// A lockout longer than a year would overflow the clock (and once made the lockout panic
+/// and fail open): the binary refuses it at startup, with exit status 2.
+#[test]
+fn absurd_lockout_durations_are_refused_at_startup() {
+    for (name, value) in [
+        ("LOCKOUT_SECS", "18446744073709551615"),
+        ("LOCKOUT_WINDOW_SECS", "31536001"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mailroom"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env(name, value)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+        assert!(stderr.contains("one year"), "{stderr}");
+    }
 }

@@ -1,4 +1,4 @@
-//! `GET /docs` (Swagger UI, bundled in the binary: no internet needed) and
+//! `GET /docs` (Swagger UI, bundled in the binary: no internet needed; see `ui`) and
 //! `GET /openapi.json` (OpenAPI 3.1), both generated from the handlers' annotations.
 //!
 //! To document a new route: annotate its handler with `#[utoipa::path]` and list it in
@@ -6,6 +6,7 @@
 
 pub(super) mod schemas;
 pub(super) mod send_schemas;
+mod ui;
 
 use axum::Router;
 use utoipa::openapi::content::ContentBuilder;
@@ -16,7 +17,6 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDocument, Ref};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use schemas::ErrorBody;
 
@@ -50,8 +50,10 @@ authentications in five minutes lock a client IP out for fifteen minutes (429)."
         send::stats,
         send::list,
         send::show,
-        docs_page,
-        openapi_json,
+        ui::page,
+        ui::to_page,
+        ui::asset,
+        ui::openapi_json,
     ),
     components(schemas(ErrorBody)),
     modifiers(&CommonResponses),
@@ -65,43 +67,18 @@ authentications in five minutes lock a client IP out for fifteen minutes (429)."
 )]
 pub struct ApiDoc;
 
-/// `/docs` and `/openapi.json`; the Swagger UI validator badge (which calls out to
-/// swagger.io) is off.
+/// `/docs` (and its assets) and `/openapi.json`.
 pub fn router() -> Router<AppState> {
-    SwaggerUi::new("/docs")
-        .url("/openapi.json", ApiDoc::openapi())
-        .config(Config::default().validator_url("none"))
-        .into()
+    ui::router(ApiDoc::openapi())
 }
-
-/// The interactive API reference (Swagger UI); redirects to `/docs/`.
-#[utoipa::path(
-    get,
-    path = "/docs",
-    tag = "docs",
-    responses(
-        (status = 303, description = "Redirect to `/docs/`", headers(("Location" = String))),
-        (status = 200, description = "The HTML page (at `/docs/`)", content_type = "text/html", body = String),
-    )
-)]
-#[allow(dead_code)]
-async fn docs_page() {}
-
-/// This document (OpenAPI 3.1).
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "docs",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
-)]
-#[allow(dead_code)]
-async fn openapi_json() {}
 
 /// Default per-client-IP limits, by route, as in DESIGN.md §2: (method, path, limit, variable).
 const RATE_LIMITS: &[(&str, &str, &str, &str)] = &[
     ("post", "/webhook", "200/minute", "RATE_LIMIT_WEBHOOK"),
     ("get", "/", "30/minute", "RATE_LIMIT_HEALTH"),
     ("get", "/docs", "60/minute", "RATE_LIMIT_DOCS"),
+    ("get", "/docs/", "60/minute", "RATE_LIMIT_DOCS"),
+    ("get", "/docs/{file}", "60/minute", "RATE_LIMIT_DOCS"),
     ("get", "/openapi.json", "60/minute", "RATE_LIMIT_DOCS"),
     ("get", "/emails", "20/minute", "RATE_LIMIT_LIST"),
     ("get", "/emails/{id}", "30/minute", "RATE_LIMIT_GET"),
@@ -174,6 +151,12 @@ fn add_common_responses(method: &str, path: &str, operation: &mut Operation) {
             ),
         );
         add("403", error("Invalid API key"));
+    }
+    if method == "post" && path.starts_with("/webhook") {
+        add(
+            "415",
+            error("The body is not `Content-Type: application/json`"),
+        );
     }
     if PROBES.contains(&path) {
         return;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::security::webhook::require_json;
 use crate::security::{client_ip, cors, guard};
 
 /// Body limit on every route but the webhook, which has its own.
@@ -47,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(send::router())
         // The webhook's body has its own rate rule, so it is outside the request timeout.
         .layer(from_fn_with_state(request_timeout, respond_within))
-        .merge(webhook)
+        .merge(webhook.route_layer(from_fn(require_json)))
         .fallback(|| async { ApiError::NotFound("Endpoint not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))

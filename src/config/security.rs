@@ -5,8 +5,9 @@ use std::time::Duration;
 use super::{Env, Secret};
 use crate::security::client_ip::IpSet;
 use crate::security::cors::CorsOrigins;
-use crate::security::lockout::LockoutPolicy;
+use crate::security::lockout::{LockoutPolicy, MAX_PERIOD};
 use crate::security::rate_limit::{Policy, RateLimits, parse_limits};
+use crate::security::table::DEFAULT_MAX_CLIENTS;
 use crate::security::webhook::validate_secret;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct SecuritySettings {
     pub rate_limits: RateLimits,
     /// `LOCKOUT_*`.
     pub lockout: LockoutPolicy,
+    /// `RATE_LIMIT_MAX_CLIENTS`: client IPs remembered per rate-limit policy and by the
+    /// lockout; beyond it the least recently seen are forgotten.
+    pub max_clients: usize,
 }
 
 impl SecuritySettings {
@@ -52,6 +56,10 @@ impl SecuritySettings {
             window: seconds(env, "LOCKOUT_WINDOW_SECS", defaults.window),
             duration: seconds(env, "LOCKOUT_SECS", defaults.duration),
         };
+        let max_clients = env.parse("RATE_LIMIT_MAX_CLIENTS", DEFAULT_MAX_CLIENTS);
+        if max_clients == 0 {
+            env.problem("RATE_LIMIT_MAX_CLIENTS", "must be at least 1");
+        }
         Self {
             trusted_proxies,
             webhook_secret,
@@ -59,6 +67,7 @@ impl SecuritySettings {
             cors_origins,
             rate_limits,
             lockout,
+            max_clients,
         }
     }
 }
@@ -81,6 +90,11 @@ fn seconds<F: Fn(&str) -> Option<String>>(
     let secs = env.parse(name, default.as_secs());
     if secs == 0 {
         env.problem(name, "must be at least 1 second");
+        return default;
+    }
+    if secs > MAX_PERIOD.as_secs() {
+        let max = MAX_PERIOD.as_secs();
+        env.problem(name, &format!("must be at most {max} seconds (one year)"));
         return default;
     }
     Duration::from_secs(secs)
@@ -119,6 +133,7 @@ mod tests {
         assert_eq!(s.lockout.max_failures, 5);
         assert_eq!(s.lockout.window, Duration::from_secs(300));
         assert_eq!(s.lockout.duration, Duration::from_secs(900));
+        assert_eq!(s.max_clients, 100_000);
     }
 
     #[test]
@@ -133,6 +148,7 @@ mod tests {
             ("LOCKOUT_MAX_FAILURES", "3"),
             ("LOCKOUT_WINDOW_SECS", "2"),
             ("LOCKOUT_SECS", "4"),
+            ("RATE_LIMIT_MAX_CLIENTS", "5000"),
         ])
         .unwrap();
         assert!(s.trusted_proxies.contains(ip("10.1.1.1")));
@@ -145,6 +161,7 @@ mod tests {
         assert_eq!(s.rate_limits.of(Policy::Get).len(), 1);
         assert_eq!(s.lockout.max_failures, 3);
         assert_eq!(s.lockout.duration, Duration::from_secs(4));
+        assert_eq!(s.max_clients, 5000);
     }
 
     #[test]
@@ -157,6 +174,7 @@ mod tests {
             ("RATE_LIMIT_DOCS", "lots"),
             ("LOCKOUT_SECS", "0"),
             ("LOCKOUT_MAX_FAILURES", "-1"),
+            ("RATE_LIMIT_MAX_CLIENTS", "0"),
         ])
         .unwrap_err()
         .to_string();
@@ -168,6 +186,7 @@ mod tests {
             "RATE_LIMIT_DOCS",
             "LOCKOUT_SECS",
             "LOCKOUT_MAX_FAILURES",
+            "RATE_LIMIT_MAX_CLIENTS",
         ] {
             assert!(error.contains(name), "{name}: {error}");
         }
@@ -175,6 +194,20 @@ mod tests {
             !error.contains("short\""),
             "the secret must not be echoed: {error}"
         );
+    }
+
+    #[test]
+    fn lockout_periods_longer_than_a_year_are_refused() {
+        let year = "31536000";
+        let s = security(&[("LOCKOUT_SECS", year), ("LOCKOUT_WINDOW_SECS", year)]).unwrap();
+        assert_eq!(s.lockout.duration, Duration::from_secs(31_536_000));
+        for name in ["LOCKOUT_SECS", "LOCKOUT_WINDOW_SECS"] {
+            for value in ["31536001", "18446744073709551615"] {
+                let error = security(&[(name, value)]).unwrap_err().to_string();
+                assert!(error.contains(name), "{error}");
+                assert!(error.contains("one year"), "{error}");
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@ use subtle::ConstantTimeEq;
 
 use super::Security;
 use super::client_ip::client_ip;
+use super::guard::rate_limited;
+use super::rate_limit::Policy;
+use super::refusals::Refusal;
 use crate::config::Secret;
 use crate::error::ApiError;
 
@@ -72,7 +75,16 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, CredentialsError> {
 /// Proof that the request carried a valid API key. Handlers take it as an argument.
 ///
 /// A locked-out client IP gets 429 before its key is even looked at; a wrong key counts
-/// towards the lockout, a right one clears the count.
+/// towards the lockout, a right one clears the count. Refusals are logged through
+/// `Security::refusals`, at most once a minute per client and kind.
+///
+/// On the routes exempt from the per-IP limits (the send API, whose own limits count
+/// accepted emails; a refused request is no email), every refused authentication counts
+/// against the global limit (`RATE_LIMIT_GLOBAL`) instead, and over it the answer is 429.
+/// Without that, a caller with no key, or a wrong one, could call them without bound.
+/// This reuses the limit meant for routes without their own, rather than the lockout,
+/// because a missing key is not a guess (it never locks a client out, see the README);
+/// a valid key is never held back by this count.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated;
 
@@ -87,7 +99,6 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = Arc::<ApiKeys>::from_ref(state);
         let security = Arc::<Security>::from_ref(state);
-        let lockout = &security.lockout;
         let ip = client_ip(&parts.extensions).map(|c| c.0);
         let route = parts
             .extensions
@@ -95,50 +106,67 @@ where
             .map_or("unmatched", MatchedPath::as_str);
         let now = Instant::now();
         if let Some(ip) = ip
-            && let Err(left) = lockout.check(ip, now)
+            && let Err(left) = security.lockout.check(ip, now)
         {
-            tracing::warn!(client_ip = %ip, route, "request from a locked-out client");
+            security
+                .refusals
+                .warn(Some(ip), route, Refusal::WhileLockedOut, None);
             return Err(ApiError::LockedOut {
                 retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
             });
         }
-        match bearer_token(&parts.headers) {
+        let (kind, error) = match bearer_token(&parts.headers) {
             Ok(token) if keys.accepts(token) => {
                 if let Some(ip) = ip {
-                    lockout.succeed(ip);
+                    security.lockout.succeed(ip);
                 }
-                Ok(Authenticated)
+                return Ok(Authenticated);
             }
             Ok(_) => {
                 fail(&security, ip, route, now);
-                Err(ApiError::InvalidApiKey)
+                (Refusal::InvalidKey, ApiError::InvalidApiKey)
             }
-            Err(CredentialsError::Missing) => {
-                tracing::warn!(client_ip = %shown(ip), route, "request without an API key");
-                Err(ApiError::MissingCredentials)
-            }
-            Err(CredentialsError::Ambiguous) => {
-                tracing::warn!(client_ip = %shown(ip), route, "request with two Authorization headers");
-                Err(ApiError::bad_request(
+            Err(CredentialsError::Missing) => (Refusal::MissingKey, ApiError::MissingCredentials),
+            Err(CredentialsError::Ambiguous) => (
+                Refusal::TwoAuthorizationHeaders,
+                ApiError::bad_request(
                     "Invalid Authorization header",
                     "send exactly one Authorization header",
-                ))
-            }
+                ),
+            ),
+        };
+        if let Some(limited) = limit_refusal(&security, ip, route, now) {
+            return Err(limited);
         }
+        security.refusals.warn(ip, route, kind, None);
+        Err(error)
     }
 }
 
-fn shown(ip: Option<IpAddr>) -> String {
-    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+/// Counts a refusal on a route exempt from the per-IP limits against the global limit;
+/// the 429 when that is spent. Other routes were counted by the guard already.
+fn limit_refusal(
+    security: &Security,
+    ip: Option<IpAddr>,
+    route: &str,
+    now: Instant,
+) -> Option<ApiError> {
+    let ip = ip?;
+    if Policy::for_route(Some(route)).is_some() {
+        return None;
+    }
+    let quota = security.limiter.check(Policy::Global, ip, now)?;
+    rate_limited(security, &quota, ip, route)
 }
 
-/// Logs a wrong key (never the key itself) and counts it towards the lockout.
+/// Counts a wrong key (never logged itself) towards the lockout.
 fn fail(security: &Security, ip: Option<IpAddr>, route: &str, now: Instant) {
-    tracing::warn!(client_ip = %shown(ip), route, "invalid API key");
     if let Some(ip) = ip
         && security.lockout.fail(ip, now)
     {
-        tracing::warn!(client_ip = %ip, route, "too many failed authentications: locked out");
+        security
+            .refusals
+            .warn(Some(ip), route, Refusal::LockedOut, None);
     }
 }
 

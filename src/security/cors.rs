@@ -1,9 +1,19 @@
-//! CORS: `CORS_ORIGINS` (default `*`), never combined with credentials.
+//! CORS: `CORS_ORIGINS` (default `*`), never combined with credentials; none at all on
+//! the webhook.
+//!
+//! The webhook is for ImprovMX's servers, never for browsers, so it answers no preflight
+//! as allowed and sends no `Access-Control-*` header: a page on another site cannot post
+//! JSON to it (and the forms it could post are refused by `webhook::require_json`).
 
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use axum::response::Response;
+use futures::future::Either;
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 /// Which origins may read responses from a browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +45,13 @@ fn parse_origin(item: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(item).map_err(|_| problem())
 }
 
-/// The layer: simple and preflight requests from the configured origins, no credentials.
-pub fn layer(origins: &CorsOrigins) -> CorsLayer {
+/// The layer: simple and preflight requests from the configured origins, no credentials;
+/// the webhook's routes pass by it untouched.
+pub fn layer(origins: &CorsOrigins) -> ExceptWebhookLayer {
+    ExceptWebhookLayer(api_layer(origins))
+}
+
+fn api_layer(origins: &CorsOrigins) -> CorsLayer {
     let allow_origin = match origins {
         CorsOrigins::Any => AllowOrigin::any(),
         CorsOrigins::List(list) => AllowOrigin::list(list.iter().cloned()),
@@ -53,6 +68,60 @@ pub fn layer(origins: &CorsOrigins) -> CorsLayer {
         ])
         .max_age(Duration::from_secs(600))
         .allow_credentials(false)
+}
+
+/// The route templates that never answer CORS.
+const WEBHOOK_ROUTES: [&str; 2] = ["/webhook", "/webhook/{secret}"];
+
+/// CORS everywhere but on the webhook's routes (known by their route template, so
+/// `OPTIONS /webhook` is the webhook's too).
+#[derive(Clone)]
+pub struct ExceptWebhookLayer(CorsLayer);
+
+impl<S: Clone> Layer<S> for ExceptWebhookLayer {
+    type Service = ExceptWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ExceptWebhook {
+            cors: self.0.layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ExceptWebhook<S> {
+    cors: Cors<S>,
+    plain: S,
+}
+
+impl<S, B> Service<Request> for ExceptWebhook<S>
+where
+    S: Service<Request, Response = Response<B>> + Clone,
+    B: Default,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Either<<Cors<S> as Service<Request>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.cors.poll_ready(cx) {
+            Poll::Ready(Ok(())) => self.plain.poll_ready(cx),
+            other => other,
+        }
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let webhook = request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|route| WEBHOOK_ROUTES.contains(&route.as_str()));
+        if webhook {
+            Either::Right(self.plain.call(request))
+        } else {
+            Either::Left(self.cors.call(request))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use super::Security;
 use super::client_ip::client_ip;
 use super::rate_limit::{Policy, Quota};
+use super::refusals::Refusal;
 use super::webhook::{WebhookAccess, WebhookRefusal};
 use crate::error::ApiError;
 
@@ -50,8 +51,8 @@ pub async fn guard(
     }
     let quota = security.limiter.check(policy, ip, Instant::now());
     let mut response = match (&quota, refusal) {
-        (Some(quota), _) if quota.exceeded.is_some() => limited(quota, ip, route),
-        (_, Some(why)) => refused(why, ip, route),
+        (Some(quota), _) if quota.exceeded.is_some() => limited(&security, quota, ip, route),
+        (_, Some(why)) => refused(&security, why, ip, route),
         _ => next.run(request).await,
     };
     if let Some(quota) = &quota {
@@ -60,29 +61,39 @@ pub async fn guard(
     response
 }
 
-fn limited(quota: &Quota, ip: IpAddr, route: &str) -> Response {
-    let exceeded = quota.exceeded.expect("a refused quota names its window");
-    tracing::warn!(
-        client_ip = %ip,
-        route,
-        limit = %exceeded.limit,
-        "rate limit exceeded"
-    );
-    ApiError::RateLimited {
-        message: format!("Rate limit exceeded: {}", exceeded.limit),
-        retry_after: quota.retry_after(),
-    }
-    .into_response()
+fn limited(security: &Security, quota: &Quota, ip: IpAddr, route: &str) -> Response {
+    rate_limited(security, quota, ip, route)
+        .expect("a refused quota names its window")
+        .into_response()
 }
 
-fn refused(why: WebhookRefusal, ip: IpAddr, route: &str) -> Response {
+/// The 429 for a quota over its limit (logged), or `None` when it is within it.
+pub(super) fn rate_limited(
+    security: &Security,
+    quota: &Quota,
+    ip: IpAddr,
+    route: &str,
+) -> Option<ApiError> {
+    let exceeded = quota.exceeded?;
+    let limit = exceeded.limit.to_string();
+    security
+        .refusals
+        .warn(Some(ip), route, Refusal::RateLimited, Some(&limit));
+    Some(ApiError::RateLimited {
+        message: format!("Rate limit exceeded: {limit}"),
+        retry_after: quota.retry_after(),
+    })
+}
+
+fn refused(security: &Security, why: WebhookRefusal, ip: IpAddr, route: &str) -> Response {
+    let warn = |kind| security.refusals.warn(Some(ip), route, kind, None);
     let error = match why {
         WebhookRefusal::AddressNotAllowed => {
-            tracing::warn!(client_ip = %ip, route, "webhook from an address not in WEBHOOK_ALLOWED_IPS");
+            warn(Refusal::WebhookAddressNotAllowed);
             ApiError::Forbidden("Forbidden")
         }
         WebhookRefusal::WrongSecret => {
-            tracing::warn!(client_ip = %ip, route, "webhook without the right WEBHOOK_SECRET");
+            warn(Refusal::WebhookWrongSecret);
             ApiError::Forbidden("Invalid webhook secret")
         }
         WebhookRefusal::NoSecretConfigured => ApiError::NotFound("Endpoint not found"),

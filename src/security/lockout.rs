@@ -1,14 +1,24 @@
 //! Brute-force lockout: too many failed authentications from one client IP within a window
 //! lock that IP out for a while, valid key or not. A success clears the count.
 //!
-//! Clients are keyed like the rate limits (IPv6 per /64), and the state lives in memory.
+//! Clients are keyed like the rate limits (IPv6 per /64), and the state lives in memory,
+//! at most `RATE_LIMIT_MAX_CLIENTS` of them: the least recently seen are forgotten first,
+//! and a locked-out client that keeps trying is seen on every try, so it stays locked.
+//!
+//! Periods are validated at startup (at most a year); the arithmetic is checked anyway, so
+//! a lockout too long for the clock locks out for as long as it can rather than panicking
+//! with the count already cleared (which would fail open).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::rate_limit::bucket;
+use super::table::ClientTable;
+
+/// The longest `LOCKOUT_SECS` and `LOCKOUT_WINDOW_SECS` accepted: one year.
+pub const MAX_PERIOD: Duration = Duration::from_secs(365 * 86_400);
 
 /// `LOCKOUT_MAX_FAILURES` (0 disables), `LOCKOUT_WINDOW_SECS`, `LOCKOUT_SECS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +45,7 @@ struct Client {
 }
 
 struct Clients {
-    map: HashMap<IpAddr, Client>,
+    map: ClientTable<IpAddr, Client>,
     last_sweep: Instant,
 }
 
@@ -48,11 +58,12 @@ pub struct Lockout {
 }
 
 impl Lockout {
-    pub fn new(policy: LockoutPolicy) -> Self {
+    /// Failure counts and lockouts for at most `max_clients` client IPs.
+    pub fn new(policy: LockoutPolicy, max_clients: usize) -> Self {
         Self {
             policy,
             clients: Mutex::new(Clients {
-                map: HashMap::new(),
+                map: ClientTable::new(max_clients),
                 last_sweep: Instant::now(),
             }),
         }
@@ -60,8 +71,12 @@ impl Lockout {
 
     /// `Err(time left)` while `ip` is locked out.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        match clients.map.get(&bucket(ip)).and_then(|c| c.locked_until) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        match clients
+            .map
+            .seen(&bucket(ip), now)
+            .and_then(|c| c.locked_until)
+        {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
         }
@@ -76,7 +91,7 @@ impl Lockout {
         if now.saturating_duration_since(clients.last_sweep) >= SWEEP_EVERY {
             clients.sweep(&self.policy, now);
         }
-        let client = clients.map.entry(bucket(ip)).or_default();
+        let client = clients.map.touch(bucket(ip), now, Client::default);
         if client.locked_until.is_some_and(|until| until > now) {
             return false;
         }
@@ -93,7 +108,7 @@ impl Lockout {
             return false;
         }
         client.failures.clear();
-        client.locked_until = Some(now + self.policy.duration);
+        client.locked_until = Some(deadline(now, self.policy.duration));
         true
     }
 
@@ -110,9 +125,24 @@ impl Lockout {
     }
 
     /// How many clients are remembered (for tests and metrics).
-    pub fn tracked(&self) -> usize {
+    pub fn len(&self) -> usize {
         let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `now + duration`, or as far as the clock goes if that is beyond it (never a panic).
+fn deadline(now: Instant, duration: Duration) -> Instant {
+    let mut step = duration;
+    loop {
+        if let Some(until) = now.checked_add(step) {
+            return until;
+        }
+        step /= 2;
     }
 }
 
@@ -131,10 +161,11 @@ impl Clients {
 
 #[cfg(test)]
 mod tests {
+    use super::super::table::DEFAULT_MAX_CLIENTS;
     use super::*;
 
     fn lockout() -> Lockout {
-        Lockout::new(LockoutPolicy::default())
+        Lockout::new(LockoutPolicy::default(), DEFAULT_MAX_CLIENTS)
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -190,16 +221,19 @@ mod tests {
 
     #[test]
     fn zero_failures_disables_the_lockout() {
-        let lockout = Lockout::new(LockoutPolicy {
-            max_failures: 0,
-            ..LockoutPolicy::default()
-        });
+        let lockout = Lockout::new(
+            LockoutPolicy {
+                max_failures: 0,
+                ..LockoutPolicy::default()
+            },
+            DEFAULT_MAX_CLIENTS,
+        );
         let now = Instant::now();
         for _ in 0..100 {
             assert!(!lockout.fail(ip("192.0.2.1"), now));
         }
         assert_eq!(lockout.check(ip("192.0.2.1"), now), Ok(()));
-        assert_eq!(lockout.tracked(), 0);
+        assert_eq!(lockout.len(), 0);
     }
 
     #[test]
@@ -212,10 +246,48 @@ mod tests {
         for _ in 0..5 {
             lockout.fail(ip("203.0.113.7"), start);
         }
-        assert_eq!(lockout.tracked(), 1001);
+        assert_eq!(lockout.len(), 1001);
         lockout.sweep(start + secs(300));
-        assert_eq!(lockout.tracked(), 1);
+        assert_eq!(lockout.len(), 1);
         lockout.sweep(start + secs(900));
-        assert_eq!(lockout.tracked(), 0);
+        assert_eq!(lockout.len(), 0);
+    }
+
+    #[test]
+    fn the_table_is_capped_and_a_locked_out_client_that_keeps_trying_stays_locked() {
+        let lockout = Lockout::new(LockoutPolicy::default(), 1000);
+        let start = Instant::now();
+        let at = |n: u32| start + Duration::from_millis(n.into());
+        let attacker = ip("203.0.113.7");
+        for _ in 0..5 {
+            lockout.fail(attacker, start);
+        }
+        for n in 0..5000u32 {
+            lockout.fail(IpAddr::from((0x0a00_0000 + n).to_be_bytes()), at(n));
+            if n % 100 == 0 {
+                assert!(lockout.check(attacker, at(n)).is_err(), "{n}");
+            }
+            assert!(lockout.len() <= 1000, "{} clients after {n}", lockout.len());
+        }
+        assert!(lockout.check(attacker, at(5000)).is_err());
+    }
+
+    #[test]
+    fn a_lockout_beyond_the_clock_still_locks_out() {
+        let lockout = Lockout::new(
+            LockoutPolicy {
+                duration: Duration::MAX,
+                window: Duration::MAX,
+                ..LockoutPolicy::default()
+            },
+            DEFAULT_MAX_CLIENTS,
+        );
+        let now = Instant::now();
+        let attacker = ip("203.0.113.7");
+        for _ in 0..4 {
+            assert!(!lockout.fail(attacker, now));
+        }
+        assert!(lockout.fail(attacker, now));
+        assert!(lockout.check(attacker, now + secs(86_400 * 364)).is_err());
     }
 }

@@ -8,6 +8,8 @@ pub mod cors;
 pub mod guard;
 pub mod lockout;
 pub mod rate_limit;
+pub mod refusals;
+pub mod table;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use crate::config::SecuritySettings;
 use client_ip::IpSet;
 use lockout::Lockout;
 use rate_limit::RateLimiter;
+use refusals::RefusalLog;
 use webhook::WebhookPolicy;
 
 /// The security state of one running instance.
@@ -28,18 +31,21 @@ pub struct Security {
     pub lockout: Lockout,
     /// Who may deliver to the webhook.
     pub webhook: WebhookPolicy,
+    /// The security WARN log, one line per client and kind of refusal per minute.
+    pub refusals: RefusalLog,
 }
 
 impl Security {
     pub fn new(settings: &SecuritySettings) -> Self {
         Self {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-            limiter: RateLimiter::new(settings.rate_limits.clone()),
-            lockout: Lockout::new(settings.lockout),
+            limiter: RateLimiter::new(settings.rate_limits.clone(), settings.max_clients),
+            lockout: Lockout::new(settings.lockout, settings.max_clients),
             webhook: WebhookPolicy::new(
                 settings.webhook_secret.as_ref(),
                 settings.webhook_allowed_ips.clone(),
             ),
+            refusals: RefusalLog::new(settings.max_clients),
         }
     }
 }

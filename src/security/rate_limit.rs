@@ -4,13 +4,17 @@
 //! at a client's first request. A request passes only if every window has room, and then
 //! counts in all of them; check and count happen under one lock, so concurrent requests
 //! at the boundary never overshoot. IPv6 clients are counted per /64, the block a single
-//! subscriber usually holds. Expired buckets are swept, so memory follows active clients.
+//! subscriber usually holds. Expired buckets are swept, so memory follows active clients,
+//! and each policy's table is capped (`RATE_LIMIT_MAX_CLIENTS`, least recently seen out
+//! first), so many addresses within one window cannot grow it without bound.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::table::ClientTable;
 
 /// Which limits a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,8 +81,10 @@ impl Policy {
     /// The policy of a route template (`None`: no route matched); `None` back means exempt.
     ///
     /// Exempt: the probes (`/healthz`, `/readyz`), `POST /api/email/send`, which counts
-    /// accepted emails with limits of its own, and the stats that report them. The outbox
-    /// reads have no limit of their own, so the global one applies.
+    /// accepted emails with limits of its own, and the stats that report them; requests to
+    /// those two refused for their key count against the global limit all the same (see
+    /// `auth::Authenticated`). The outbox reads have no limit of their own, so the global
+    /// one applies.
     pub fn for_route(template: Option<&str>) -> Option<Policy> {
         let Some(template) = template else {
             return Some(Policy::Global);
@@ -259,22 +265,26 @@ struct Window {
 }
 
 struct Buckets {
-    map: HashMap<(Policy, IpAddr), Vec<Window>>,
+    /// One table per policy, each with its own cap.
+    tables: HashMap<Policy, ClientTable<IpAddr, Vec<Window>>>,
     last_sweep: Instant,
 }
 
 /// The counters of one instance, in memory.
 pub struct RateLimiter {
     limits: RateLimits,
+    max_clients: usize,
     buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
-    pub fn new(limits: RateLimits) -> Self {
+    /// Counters for `limits`, holding at most `max_clients` clients per policy.
+    pub fn new(limits: RateLimits, max_clients: usize) -> Self {
         Self {
             limits,
+            max_clients,
             buckets: Mutex::new(Buckets {
-                map: HashMap::new(),
+                tables: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
         }
@@ -291,7 +301,11 @@ impl RateLimiter {
         if now.saturating_duration_since(buckets.last_sweep) >= SWEEP_EVERY {
             buckets.sweep(&self.limits, now);
         }
-        let windows = buckets.map.entry((policy, bucket(ip))).or_insert_with(|| {
+        let table = buckets
+            .tables
+            .entry(policy)
+            .or_insert_with(|| ClientTable::new(self.max_clients));
+        let windows = table.touch(bucket(ip), now, || {
             vec![
                 Window {
                     start: now,
@@ -342,21 +356,27 @@ impl RateLimiter {
         buckets.sweep(&self.limits, now);
     }
 
-    /// How many client buckets are held (for tests and metrics).
-    pub fn tracked(&self) -> usize {
+    /// How many client buckets are held, over all policies (for tests and metrics).
+    pub fn len(&self) -> usize {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets.map.len()
+        buckets.tables.values().map(ClientTable::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 impl Buckets {
     fn sweep(&mut self, limits: &RateLimits, now: Instant) {
-        self.map.retain(|(policy, _), windows| {
-            windows
-                .iter()
-                .zip(limits.of(*policy))
-                .any(|(w, l)| now.saturating_duration_since(w.start) < l.window())
-        });
+        for (policy, table) in &mut self.tables {
+            table.retain(|_, windows| {
+                windows
+                    .iter()
+                    .zip(limits.of(*policy))
+                    .any(|(w, l)| now.saturating_duration_since(w.start) < l.window())
+            });
+        }
         self.last_sweep = now;
     }
 }
@@ -374,10 +394,14 @@ pub fn bucket(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use super::super::table::DEFAULT_MAX_CLIENTS;
     use super::*;
 
     fn limiter(policy: Policy, text: &str) -> RateLimiter {
-        RateLimiter::new(RateLimits::new([(policy, parse_limits(text).unwrap())]))
+        RateLimiter::new(
+            RateLimits::new([(policy, parse_limits(text).unwrap())]),
+            DEFAULT_MAX_CLIENTS,
+        )
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -569,15 +593,61 @@ mod tests {
         for n in 0..10_000u32 {
             limiter.check(Policy::Docs, IpAddr::from(n.to_be_bytes()), start);
         }
-        assert_eq!(limiter.tracked(), 10_000);
+        assert_eq!(limiter.len(), 10_000);
         limiter.sweep(start + Duration::from_millis(500));
-        assert_eq!(limiter.tracked(), 10_000);
+        assert_eq!(limiter.len(), 10_000);
         limiter.sweep(start + Duration::from_secs(1));
-        assert_eq!(limiter.tracked(), 0);
+        assert_eq!(limiter.len(), 0);
         // The periodic sweep runs on its own as requests arrive.
         limiter.check(Policy::Docs, ip("192.0.2.1"), start);
         limiter.check(Policy::Docs, ip("192.0.2.2"), start + SWEEP_EVERY * 2);
-        assert_eq!(limiter.tracked(), 1);
+        assert_eq!(limiter.len(), 1);
+    }
+
+    #[test]
+    fn the_table_is_capped_and_recent_clients_keep_their_windows() {
+        let limiter = RateLimiter::new(
+            RateLimits::new([(Policy::Global, parse_limits("50/hour,200/day").unwrap())]),
+            1000,
+        );
+        let start = Instant::now();
+        let regular = ip("203.0.113.7");
+        let at = |n: u32| start + Duration::from_millis(n.into());
+        for n in 0..5000u32 {
+            // 5,000 distinct addresses, as forged X-Forwarded-For values would be.
+            let flood = IpAddr::from((0x0a00_0000 + n).to_be_bytes());
+            limiter.check(Policy::Global, flood, at(n));
+            // A regular client keeps coming back between them.
+            if n % 100 == 0 {
+                limiter.check(Policy::Global, regular, at(n));
+            }
+            assert!(limiter.len() <= 1000, "{} clients after {n}", limiter.len());
+        }
+        // Its 50 requests were all counted: eviction of others never reset its window.
+        let quota = limiter.check(Policy::Global, regular, at(5000)).unwrap();
+        assert_eq!(quota.exceeded.unwrap().limit.unit, Unit::Hour);
+        // The most recent of the flood keeps its count too.
+        let last = IpAddr::from((0x0a00_0000 + 4999u32).to_be_bytes());
+        let quota = limiter.check(Policy::Global, last, at(5000)).unwrap();
+        assert_eq!(quota.windows[0].remaining, 48);
+    }
+
+    #[test]
+    fn each_policy_has_a_cap_of_its_own() {
+        let limiter = RateLimiter::new(
+            RateLimits::new([
+                (Policy::Docs, parse_limits("5/minute").unwrap()),
+                (Policy::Get, parse_limits("5/minute").unwrap()),
+            ]),
+            10,
+        );
+        let now = Instant::now();
+        for n in 0..100u32 {
+            limiter.check(Policy::Docs, IpAddr::from(n.to_be_bytes()), now);
+        }
+        limiter.check(Policy::Get, ip("192.0.2.1"), now);
+        assert!(limiter.len() <= 11, "{}", limiter.len());
+        assert!(limiter.len() >= 2, "{}", limiter.len());
     }
 
     #[test]

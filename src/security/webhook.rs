@@ -1,14 +1,19 @@
 //! Webhook authenticity: ImprovMX signs nothing, so a secret path segment and a source
 //! allowlist stand in. Both are decided from the request line and the client IP alone,
-//! before the body is read.
+//! before the body is read. Also here: the webhook takes JSON only (`require_json`).
 
 use std::net::IpAddr;
 
+use axum::extract::Request;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::client_ip::IpSet;
 use crate::config::Secret;
+use crate::error::ApiError;
 
 /// `WEBHOOK_SECRET` and `WEBHOOK_ALLOWED_IPS`; neither set means anyone may deliver.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +74,33 @@ impl WebhookPolicy {
 
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
+}
+
+/// Refuses a webhook body that is not `application/json` (parameters such as
+/// `; charset=utf-8` allowed) with 415, before the body is read.
+///
+/// ImprovMX always sends `application/json`. What a web page on another site can send
+/// without a CORS preflight is exactly what this refuses: forms (`text/plain`,
+/// `application/x-www-form-urlencoded`, `multipart/form-data`) and, since `fetch` with a
+/// `Blob` body sends no type at all, a missing `Content-Type` too. Anything else needs a
+/// preflight, which the webhook never answers as allowed (see `cors`).
+pub async fn require_json(request: Request, next: Next) -> Response {
+    if is_json(request.headers()) {
+        next.run(request).await
+    } else {
+        ApiError::UnsupportedMediaType {
+            expected: "application/json",
+        }
+        .into_response()
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = value.to_str().unwrap_or_default().split(';').next();
+    essence.is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// A secret must be long and fit in a URL path segment unescaped.
@@ -155,6 +187,27 @@ mod tests {
             both.check(ip("198.51.100.9"), Some(SECRET)),
             Ok(WebhookAccess::Authenticated)
         );
+    }
+
+    #[test]
+    fn only_json_bodies_are_taken() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("application/json; charset=utf-8"));
+        assert!(with(" Application/JSON ;charset=UTF-8"));
+        for other in [
+            "text/plain",
+            "application/jsonp",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
+            assert!(!with(other), "{other}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 
     #[test]
