@@ -1,8 +1,10 @@
 //! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
 
+mod batch;
 pub mod outbox;
 mod postgres;
 mod postgres_outbox;
+mod postgres_writer;
 mod sqlite;
 mod sqlite_outbox;
 

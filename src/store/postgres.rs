@@ -1,7 +1,5 @@
-//! PostgreSQL engine: one transaction per email with `synchronous_commit=on`.
-//!
-//! Under concurrency the server groups commits itself (one WAL flush for many
-//! transactions), so each request can simply own its transaction.
+//! PostgreSQL engine: `synchronous_commit=on`, a few writer tasks with group commit
+//! (`postgres_writer`), pooled reads.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,13 +8,21 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 
-use super::{EmailQuery, Inserted, Store, StoreError, search_text, stored_email, to_micros};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use super::batch::Queue;
+use super::postgres_writer;
+use super::{EmailQuery, Inserted, Store, StoreError, stored_email};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Queue of the writer tasks.
+    queue: Queue,
+    writers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl PostgresStore {
@@ -34,52 +40,16 @@ impl PostgresStore {
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let (queue, writers) = postgres_writer::start(&pool);
+        Ok(Self {
+            pool,
+            queue,
+            writers: Mutex::new(writers),
+        })
     }
 }
 
-async fn insert_one(conn: &mut PgConnection, email: &NewEmail) -> Result<Inserted, StoreError> {
-    let document = serde_json::to_string(&email.document)
-        .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-    let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(email.id.to_string())
-    .bind(&email.dedup_key)
-    .bind(to_micros(email.received_at))
-    .bind(email.processed)
-    .bind(search_text(email.from_email.as_deref()))
-    .bind(search_text(email.subject.as_deref()))
-    .bind(document)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_none() {
-        // ON CONFLICT waited for any concurrent delivery to commit, so its row is visible now.
-        let existing: String =
-            sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = $1 OR id = $2 LIMIT 1")
-                .bind(&email.dedup_key)
-                .bind(email.id.to_string())
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Inserted::Duplicate(parse_id(&existing)?));
-    }
-    for (hash, bytes) in &email.blobs {
-        sqlx::query(
-            "INSERT INTO blobs (blake3, size, data) VALUES ($1, $2, $3) ON CONFLICT (blake3) DO NOTHING",
-        )
-        .bind(hash)
-        .bind(bytes.len() as i64)
-        .bind(bytes.as_slice())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(Inserted::New(email.id))
-}
-
-fn parse_id(text: &str) -> Result<EmailId, StoreError> {
+pub(super) fn parse_id(text: &str) -> Result<EmailId, StoreError> {
     text.parse()
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
@@ -99,7 +69,7 @@ fn like_pattern(subject: &str) -> String {
 }
 
 /// SQLSTATE 53100 is disk_full.
-fn classify(error: StoreError) -> StoreError {
+pub(super) fn classify(error: StoreError) -> StoreError {
     match &error {
         StoreError::Database(e)
             if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("53100") =>
@@ -117,14 +87,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError> {
-        let result = async {
-            let mut tx = self.pool.begin().await?;
-            let inserted = insert_one(&mut tx, &email).await?;
-            tx.commit().await?;
-            Ok(inserted)
-        }
-        .await;
-        result.map_err(classify)
+        self.queue.submit(email).await
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
@@ -180,6 +143,11 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        // Closing the queue lets the writers drain it and stop.
+        self.queue.close();
+        for writer in std::mem::take(&mut *self.writers.lock().await) {
+            let _ = writer.await;
+        }
         self.pool.close().await;
     }
 }

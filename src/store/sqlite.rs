@@ -10,7 +10,6 @@ mod search;
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,16 +17,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 
+use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
 use super::{EmailQuery, Inserted, Store, StoreError, search_text, stored_email, to_micros};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 use crate::telemetry::error_chain;
 
-/// At most this many emails share one commit.
-const MAX_BATCH_EMAILS: usize = 256;
-/// A batch stops growing once it holds this many part bytes.
-const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// Emails with at most this many part bytes share the batch's statements (their parts
 /// are copied into them); larger parts get a statement of their own and are moved.
 const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
@@ -42,20 +38,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-type Reply = oneshot::Sender<Result<Inserted, StoreError>>;
-
-/// An email queued for the writer, its document already serialized by the request's own
-/// task so that the writer's serial path does only database work.
-struct Job {
-    email: NewEmail,
-    document: String,
-    reply: Reply,
-}
-
 pub struct SqliteStore {
     readers: SqlitePool,
-    /// Queue of the writer task; `None` once closed.
-    queue: RwLock<Option<mpsc::Sender<Job>>>,
+    /// Queue of the writer task.
+    queue: Queue,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     options: SqliteConnectOptions,
 }
@@ -72,11 +58,11 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
 
-        let (queue, jobs) = mpsc::channel(MAX_BATCH_EMAILS * 4);
+        let (queue, jobs) = Queue::new();
         let task = tokio::spawn(run_writer(writer, jobs));
         Ok(Self {
             readers,
-            queue: RwLock::new(Some(queue)),
+            queue,
             writer: Mutex::new(Some(task)),
             options,
         })
@@ -128,18 +114,7 @@ async fn verify_durability(conn: &mut SqliteConnection) -> Result<(), StoreError
 
 async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut unindexed = 0;
-    while let Some(first) = jobs.recv().await {
-        let mut batch_bytes = part_bytes(&first.email);
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_EMAILS && batch_bytes < MAX_BATCH_BYTES {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    batch_bytes += part_bytes(&job.email);
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut jobs).await {
         let (mut emails, replies): (Vec<Pending>, Vec<Reply>) = batch
             .into_iter()
             .map(|job| ((job.email, job.document), job.reply))
@@ -171,10 +146,6 @@ async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
         }
     }
     let _ = conn.close().await;
-}
-
-fn part_bytes(email: &NewEmail) -> usize {
-    email.blobs.iter().map(|(_, bytes)| bytes.len()).sum()
 }
 
 /// An email and its serialized document, as the writer stores them.
@@ -380,20 +351,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_inbound(&self, email: NewEmail) -> Result<Inserted, StoreError> {
-        let queue = self.queue.read().expect("queue lock").clone();
-        let queue = queue.ok_or(StoreError::Closed)?;
-        let document = serde_json::to_string(&email.document)
-            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send(Job {
-                email,
-                document,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.queue.submit(email).await
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
@@ -442,8 +400,8 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        // Dropping the last sender lets the writer drain its queue and stop.
-        self.queue.write().expect("queue lock").take();
+        // Closing the queue lets the writer drain it and stop.
+        self.queue.close();
         if let Some(task) = self.writer.lock().await.take() {
             let _ = task.await;
         }

@@ -1,0 +1,168 @@
+//! PostgreSQL's group commit: a few writer tasks share the queue, and each commits
+//! whatever has queued up in one transaction (one INSERT for the emails, a few for their
+//! parts), so concurrent deliveries share a WAL flush and a handful of round trips. If
+//! the shared statements fail, each email gets a transaction of its own, so one bad
+//! email never fails its neighbours. Several writers keep commits in flight while the
+//! next batch fills; rows are written in key order, so two batches never deadlock.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+use super::batch::{Job, Queue, Reply, next_batch};
+use super::postgres::{classify, parse_id};
+use super::{Inserted, StoreError, search_text, to_micros};
+use crate::email::NewEmail;
+use crate::telemetry::error_chain;
+
+/// Writer tasks; each holds one connection while it commits.
+const WRITERS: usize = 4;
+/// Rows of one blob INSERT: three parameters each, far under PostgreSQL's 65,535.
+const BLOB_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// An email and its serialized document, as a writer stores them.
+type Pending = (NewEmail, String);
+
+/// Starts the writers on `pool`; they stop once the queue is closed and drained.
+pub(super) fn start(pool: &PgPool) -> (Queue, Vec<JoinHandle<()>>) {
+    let (queue, jobs) = Queue::new();
+    let jobs = Arc::new(Mutex::new(jobs));
+    let writers = (0..WRITERS)
+        .map(|_| tokio::spawn(run_writer(pool.clone(), jobs.clone())))
+        .collect();
+    (queue, writers)
+}
+
+async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        // Only the batch is taken under the lock; the commit runs beside the next one.
+        let batch = next_batch(&mut *jobs.lock().await).await;
+        let Some(batch) = batch else { break };
+        let (emails, replies): (Vec<Pending>, Vec<Reply>) = batch
+            .into_iter()
+            .map(|job| ((job.email, job.document), job.reply))
+            .unzip();
+        let results = commit_batch(&pool, &emails).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+async fn commit_batch(pool: &PgPool, emails: &[Pending]) -> Vec<Result<Inserted, StoreError>> {
+    if emails.len() > 1 {
+        match insert_together(pool, emails).await {
+            Ok(inserted) => return inserted.into_iter().map(Ok).collect(),
+            Err(error) => match StoreError::from(error) {
+                // The server is away: one transaction each would only wait longer.
+                StoreError::Unavailable(error) => {
+                    let text = error_chain(&error);
+                    return emails
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable(sqlx::Error::Protocol(text.clone()))))
+                        .collect();
+                }
+                error => {
+                    tracing::warn!(error = %error_chain(&error), emails = emails.len(), "storing a batch one email at a time");
+                }
+            },
+        }
+    }
+    let mut results = Vec::with_capacity(emails.len());
+    for (email, document) in emails {
+        let result = insert_alone(pool, email, document).await.map_err(classify);
+        if let Err(error) = &result {
+            tracing::error!(email_id = %email.id, error = %error_chain(error), "email not stored");
+        }
+        results.push(result);
+    }
+    results
+}
+
+async fn insert_alone(
+    pool: &PgPool,
+    email: &NewEmail,
+    document: &str,
+) -> Result<Inserted, StoreError> {
+    let mut tx = pool.begin().await?;
+    let inserted = insert_together_on(&mut tx, &[(email, document)]).await?;
+    tx.commit().await?;
+    Ok(inserted[0])
+}
+
+async fn insert_together(pool: &PgPool, emails: &[Pending]) -> Result<Vec<Inserted>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(&NewEmail, &str)> = emails.iter().map(|(e, d)| (e, d.as_str())).collect();
+    let inserted = insert_together_on(&mut tx, &rows).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// The emails in one statement, then the new ones' parts, inside the caller's transaction.
+async fn insert_together_on(
+    conn: &mut PgConnection,
+    emails: &[(&NewEmail, &str)],
+) -> Result<Vec<Inserted>, sqlx::Error> {
+    let mut in_key_order: Vec<&(&NewEmail, &str)> = emails.iter().collect();
+    in_key_order.sort_by(|a, b| a.0.dedup_key.cmp(&b.0.dedup_key));
+    let mut sql = QueryBuilder::<Postgres>::new(
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
+    );
+    sql.push_values(in_key_order, |mut row, (email, document)| {
+        row.push_bind(email.id.to_string())
+            .push_bind(email.dedup_key.as_str())
+            .push_bind(to_micros(email.received_at))
+            .push_bind(email.processed)
+            .push_bind(search_text(email.from_email.as_deref()))
+            .push_bind(search_text(email.subject.as_deref()))
+            .push_bind(*document);
+    });
+    sql.push(" ON CONFLICT DO NOTHING RETURNING id");
+    let new: HashSet<String> = sql
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+
+    let mut results = Vec::with_capacity(emails.len());
+    let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (email, _) in emails {
+        if new.contains(&email.id.to_string()) {
+            blobs.extend(email.blobs.iter().filter(|(hash, _)| seen.insert(hash)));
+            results.push(Inserted::New(email.id));
+        } else {
+            // ON CONFLICT waited for any concurrent delivery to commit: its row is visible.
+            results.push(Inserted::Duplicate(existing_id(conn, email).await?));
+        }
+    }
+    blobs.sort_by(|a, b| a.0.cmp(&b.0));
+    for chunk in blobs.chunks(BLOB_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Postgres>::new("INSERT INTO blobs (blake3, size, data) ");
+        sql.push_values(chunk, |mut row, (hash, bytes)| {
+            row.push_bind(hash.as_str())
+                .push_bind(bytes.len() as i64)
+                .push_bind(bytes.as_slice());
+        });
+        sql.push(" ON CONFLICT (blake3) DO NOTHING");
+        sql.build().execute(&mut *conn).await?;
+    }
+    Ok(results)
+}
+
+async fn existing_id(
+    conn: &mut PgConnection,
+    email: &NewEmail,
+) -> Result<crate::email::EmailId, sqlx::Error> {
+    let existing: String =
+        sqlx::query_scalar("SELECT id FROM emails WHERE dedup_key = $1 OR id = $2 LIMIT 1")
+            .bind(&email.dedup_key)
+            .bind(email.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    parse_id(&existing).map_err(|e| sqlx::Error::Protocol(e.to_string()))
+}
