@@ -296,6 +296,27 @@ engine_tests!(
     one_failing_email_does_not_fail_its_batch,
 );
 
+/// Several instances may start together on an empty database: sqlx's migrator takes a
+/// PostgreSQL advisory lock, so one applies the migrations and the others find them done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "set MAILROOM_TEST_POSTGRES_URL to run the PostgreSQL tests"
+)]
+async fn instances_starting_together_migrate_one_database_without_racing() {
+    let database = TestDatabase::new(Engine::Postgres).await;
+    let starts = (0..3).map(|_| async {
+        let store = store::open(&database.url).await?;
+        store.migrate().await?;
+        Ok::<_, StoreError>(store)
+    });
+    for started in futures::future::join_all(starts).await {
+        let store = started.expect("every instance starts");
+        assert!(store.list_emails(&all()).await.unwrap().is_empty());
+        store.close().await;
+    }
+}
+
 #[test]
 fn both_engines_have_the_same_migration_versions() {
     let versions = |engine: &str| -> BTreeSet<String> {
