@@ -9,6 +9,7 @@
 //! - [`outbound`] checks, limits, queues and delivers mail sent through the API.
 //! - [`store`] keeps mail durably on SQLite or PostgreSQL.
 //! - [`api`] holds one router per resource.
+//! - [`search`] parses the search language into a query that each store engine compiles.
 //! - [`security`] authenticates callers.
 //! - [`server`] runs the HTTP listener: connection cap, header and idle timeouts.
 //! - [`import`] brings mail over from the old service's MongoDB export.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod import;
 pub mod inbound;
 pub mod outbound;
+pub mod search;
 pub mod security;
 pub mod server;
 pub mod store;
