@@ -2,6 +2,7 @@
 //!
 //! The rooms, with dependencies running one way (`api`/`cli` → `inbound`/`security` → `store`/`email`):
 //! - [`app`] wires settings, store and router together, serves, and shuts down gracefully.
+//! - [`cli`] runs the binary's commands beyond serving (`user …`).
 //! - [`config`] reads and validates settings from the environment.
 //! - [`error`] maps every API failure to a JSON response.
 //! - [`email`] is the canonical mail model: ids, stored emails, parts.
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod email;
 pub mod error;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mailroom::app::{self, Application};
+use mailroom::cli::users::UserCommand;
 use mailroom::config::Settings;
 use mailroom::telemetry;
 
@@ -45,6 +46,9 @@ enum Command {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Manage webmail accounts.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// `import-mongo` finished, but skipped documents.
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             Command::ImportMongo { file, database_url } => {
                 import_mongo(settings, &file, database_url).await
             }
+            Command::User(command) => user(settings, command).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
@@ -109,6 +114,15 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+async fn user(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+    let store = app::open_store(&settings).await?;
+    store.close().await;
+    let users = mailroom::store::open_users(settings.database_url.expose()).await?;
+    let result = mailroom::cli::users::run(users.as_ref(), command).await;
+    users.close().await;
+    result
 }
 
 async fn import_mongo(

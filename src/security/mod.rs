@@ -2,11 +2,13 @@
 //!
 //! All state (counters, lockouts) lives in memory, per instance.
 
+pub mod accounts;
 pub mod auth;
 pub mod client_ip;
 pub mod cors;
 pub mod guard;
 pub mod lockout;
+pub mod passwords;
 pub mod rate_limit;
 pub mod refusals;
 pub mod table;

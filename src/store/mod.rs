@@ -7,6 +7,7 @@ mod postgres_outbox;
 mod postgres_writer;
 mod sqlite;
 mod sqlite_outbox;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use postgres::PostgresStore;
 pub use postgres_outbox::PostgresOutbox;
 pub use sqlite::SqliteStore;
 pub use sqlite_outbox::SqliteOutbox;
+pub use users::{NewUser, Role, User, UserStore, open_users};
 
 /// The outcome of storing an inbound email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
