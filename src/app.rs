@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::FromRef;
 use tokio::net::TcpListener;
 
+use crate::api::AppState;
 use crate::config::{ApiKeySource, Settings, SmtpSecurity, resolve_api_keys};
 use crate::outbound::SendService;
 use crate::outbound::outbox::RetryPolicy;
@@ -17,39 +17,6 @@ use crate::outbound::worker::Worker;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
 use crate::store::{self, Store};
-
-/// What every handler may reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// Where mail is kept.
-    pub store: Arc<dyn Store>,
-    /// The accepted API keys (as digests).
-    pub api_keys: Arc<ApiKeys>,
-    /// The validated settings the server started with.
-    pub settings: Arc<Settings>,
-    /// Client-IP resolution, rate limits, lockouts, webhook authenticity (in memory).
-    pub security: Arc<Security>,
-    /// The send API: checks, limits and the outbox.
-    pub outbound: Arc<SendService>,
-}
-
-impl FromRef<AppState> for Arc<Security> {
-    fn from_ref(state: &AppState) -> Self {
-        state.security.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<dyn Store> {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<ApiKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.api_keys.clone()
-    }
-}
 
 pub struct Application {
     listener: TcpListener,

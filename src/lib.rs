@@ -11,6 +11,7 @@
 //! - [`store`] keeps mail durably on SQLite or PostgreSQL.
 //! - [`api`] holds one router per resource.
 //! - [`search`] parses the search language into a query that each store engine compiles.
+//! - [`secret`] keeps configured secrets out of logs.
 //! - [`security`] authenticates callers.
 //! - [`server`] runs the HTTP listener: connection cap, header and idle timeouts.
 //! - [`import`] brings mail over from the old service's MongoDB export.
@@ -26,6 +27,7 @@ pub mod import;
 pub mod inbound;
 pub mod outbound;
 pub mod search;
+pub mod secret;
 pub mod security;
 pub mod server;
 pub mod store;

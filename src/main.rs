@@ -131,7 +131,7 @@ async fn import_mongo(
     database_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(url) = database_url {
-        settings.database_url = mailroom::config::Secret::new(url);
+        settings.database_url = mailroom::secret::Secret::new(url);
     }
     let store = app::open_store(&settings).await?;
     let result = mailroom::import::mongo::import_file(store.clone(), file).await;

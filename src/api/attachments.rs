@@ -11,7 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::emails::parse_id;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::email::{PartKind, PartMeta};
 use crate::error::ApiError;
 use crate::security::auth::Authenticated;

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 pub use schemas::ErrorBody;
 
 use super::{attachments, emails, health, liveness, send, webhook};
-use crate::app::AppState;
+use crate::api::AppState;
 
 /// The OpenAPI document: every route, in one list.
 #[derive(OpenApi)]

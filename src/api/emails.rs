@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::presenter::{email_json, list_item_json};
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::email::{EmailId, search_key};
 use crate::error::ApiError;
 use crate::security::auth::Authenticated;

@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::presenter::iso_8601;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::security::auth::Authenticated;
 
 pub fn router() -> Router<AppState> {

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::telemetry::error_chain;

@@ -7,9 +7,11 @@ mod health;
 mod liveness;
 mod presenter;
 mod send;
+mod state;
 mod webhook;
 
 pub use docs::ApiDoc;
+pub use state::AppState;
 
 use std::time::Duration;
 
@@ -22,7 +24,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::security::webhook::require_json;
 use crate::security::{client_ip, cors, guard};

@@ -16,7 +16,7 @@ use super::docs::send_schemas::{
 };
 use super::emails::parse_id;
 use super::presenter::iso_8601;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::ApiError;
 use crate::outbound::SendError;
 use crate::outbound::outbox::OutboxStatus;

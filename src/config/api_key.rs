@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
-use super::Secret;
+use crate::secret::Secret;
 
 /// Where the accepted keys came from, for the startup log (never the keys themselves).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,6 @@ mod limits;
 mod outbound;
 mod security;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -20,45 +19,10 @@ pub use outbound::{
     DEFAULT_SPAM_PHRASES, DEFAULT_URL_SHORTENERS, IpFamily, OutboundSettings, RateWindow,
     SmtpSecurity, parse_rate_windows,
 };
-pub use security::SecuritySettings;
 
-/// A value that must never reach a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected `text` or `json`".to_owned()),
-        }
-    }
-}
+use crate::secret::Secret;
+use crate::security::SecuritySettings;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Env, Secret};
+use super::Env;
+use crate::secret::Secret;
 
 /// How the relay connection is secured (`SMTP_SEC_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

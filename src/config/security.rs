@@ -1,33 +1,17 @@
-//! The security settings: trusted proxies, webhook authenticity, CORS, limits, lockout.
+//! Reading the security settings (trusted proxies, webhook authenticity, CORS, limits,
+//! lockout) from the environment; the settings type is `security`'s own.
 
 use std::time::Duration;
 
-use super::{Env, Secret};
+use super::Env;
+use crate::secret::Secret;
+use crate::security::SecuritySettings;
 use crate::security::client_ip::IpSet;
 use crate::security::cors::CorsOrigins;
 use crate::security::lockout::{LockoutPolicy, MAX_PERIOD};
 use crate::security::rate_limit::{Policy, RateLimits, parse_limits};
 use crate::security::table::DEFAULT_MAX_CLIENTS;
 use crate::security::webhook::validate_secret;
-
-#[derive(Debug, Clone)]
-pub struct SecuritySettings {
-    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed (default loopback).
-    pub trusted_proxies: IpSet,
-    /// `WEBHOOK_SECRET`: deliveries must come to `/webhook/<secret>`.
-    pub webhook_secret: Option<Secret>,
-    /// `WEBHOOK_ALLOWED_IPS`: only these addresses may deliver.
-    pub webhook_allowed_ips: Option<IpSet>,
-    /// `CORS_ORIGINS`.
-    pub cors_origins: CorsOrigins,
-    /// `RATE_LIMIT_*`.
-    pub rate_limits: RateLimits,
-    /// `LOCKOUT_*`.
-    pub lockout: LockoutPolicy,
-    /// `RATE_LIMIT_MAX_CLIENTS`: client IPs remembered per rate-limit policy and by the
-    /// lockout; beyond it the least recently seen are forgotten.
-    pub max_clients: usize,
-}
 
 impl SecuritySettings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Self {

@@ -16,8 +16,8 @@ use super::client_ip::client_ip;
 use super::guard::rate_limited;
 use super::rate_limit::Policy;
 use super::refusals::Refusal;
-use crate::config::Secret;
 use crate::error::ApiError;
+use crate::secret::Secret;
 
 /// The accepted keys, held only as SHA-256 digests.
 pub struct ApiKeys {

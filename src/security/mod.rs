@@ -16,12 +16,33 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use crate::config::SecuritySettings;
+use crate::secret::Secret;
 use client_ip::IpSet;
-use lockout::Lockout;
-use rate_limit::RateLimiter;
+use cors::CorsOrigins;
+use lockout::{Lockout, LockoutPolicy};
+use rate_limit::{RateLimiter, RateLimits};
 use refusals::RefusalLog;
 use webhook::WebhookPolicy;
+
+/// What the security checks are configured with (read by `config`).
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed (default loopback).
+    pub trusted_proxies: IpSet,
+    /// `WEBHOOK_SECRET`: deliveries must come to `/webhook/<secret>`.
+    pub webhook_secret: Option<Secret>,
+    /// `WEBHOOK_ALLOWED_IPS`: only these addresses may deliver.
+    pub webhook_allowed_ips: Option<IpSet>,
+    /// `CORS_ORIGINS`.
+    pub cors_origins: CorsOrigins,
+    /// `RATE_LIMIT_*`.
+    pub rate_limits: RateLimits,
+    /// `LOCKOUT_*`.
+    pub lockout: LockoutPolicy,
+    /// `RATE_LIMIT_MAX_CLIENTS`: client IPs remembered per rate-limit policy and by the
+    /// lockout; beyond it the least recently seen are forgotten.
+    pub max_clients: usize,
+}
 
 /// The security state of one running instance.
 pub struct Security {

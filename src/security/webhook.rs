@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::client_ip::IpSet;
-use crate::config::Secret;
 use crate::error::ApiError;
+use crate::secret::Secret;
 
 /// `WEBHOOK_SECRET` and `WEBHOOK_ALLOWED_IPS`; neither set means anyone may deliver.
 #[derive(Debug, Clone, Default)]

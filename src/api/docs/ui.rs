@@ -31,7 +31,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::OpenApi as OpenApiDocument;
 use utoipa_swagger_ui::Config;
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::error::ApiError;
 
 /// The page at `/docs`.

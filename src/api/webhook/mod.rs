@@ -10,7 +10,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use self::body::{BodyError, BodyReader};
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::config::WebhookSettings;
 use crate::error::ApiError;
 use crate::inbound::improvmx::{self, PayloadError, PayloadLimits};
