@@ -118,7 +118,7 @@ async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>,
         },
         poll_interval: config.poll_interval,
         sending_lease: config.sending_lease,
-        sole_owner: url.starts_with("sqlite:"),
+        sole_owner: store::Engine::of(url)? == store::Engine::Sqlite,
         wake: service.wake.clone(),
     };
     Ok((service, worker))

@@ -22,6 +22,7 @@ pub use outbound::{
 
 use crate::secret::Secret;
 use crate::security::SecuritySettings;
+use crate::store::Engine;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone)]
@@ -101,11 +102,7 @@ impl Settings {
                 .collect(),
             security: SecuritySettings::from_env(&mut env),
         };
-        let url = settings.database_url.expose();
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
+        if Engine::of(settings.database_url.expose()).is_err() {
             env.problem(
                 "DATABASE_URL",
                 "must start with sqlite://, postgres:// or postgresql://",

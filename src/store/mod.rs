@@ -133,6 +133,26 @@ pub trait Store: Send + Sync {
     async fn close(&self);
 }
 
+/// The database engines, named by the scheme of `DATABASE_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine `url` names: the one place a URL's scheme is read.
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
 /// Opens the store named by `url` without migrating it.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
@@ -141,13 +161,10 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// `open`, with requests waiting at most `acquire_timeout` for a connection to a
 /// database server (`DATABASE_ACQUIRE_TIMEOUT_SECS`).
 pub async fn open_with(url: &str, acquire_timeout: Duration) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url, acquire_timeout).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(redact_url(url)))
-    }
+    Ok(match Engine::of(url)? {
+        Engine::Sqlite => Arc::new(SqliteStore::open(url).await?),
+        Engine::Postgres => Arc::new(PostgresStore::open(url, acquire_timeout).await?),
+    })
 }
 
 /// The URL with any password replaced, for logs and error messages.

@@ -181,13 +181,10 @@ pub trait OutboxStore: Send + Sync {
 
 /// Opens the outbox in the database named by `url` (already migrated by the mail store).
 pub async fn open_outbox(url: &str) -> Result<Arc<dyn OutboxStore>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteOutbox::open(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresOutbox::open(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(super::redact_url(url)))
-    }
+    Ok(match super::Engine::of(url)? {
+        super::Engine::Sqlite => Arc::new(SqliteOutbox::open(url).await?),
+        super::Engine::Postgres => Arc::new(PostgresOutbox::open(url).await?),
+    })
 }
 
 /// Columns every read selects, in both engines.

@@ -91,25 +91,26 @@ pub trait UserStore: Send + Sync {
 
 /// Opens the user store in the database named by `url` (already migrated).
 pub async fn open_users(url: &str) -> Result<Arc<dyn UserStore>, StoreError> {
-    if url.starts_with("sqlite:") {
-        let options = super::sqlite::connect_options(url)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await?;
-        Ok(Arc::new(SqliteUsers(pool)))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = PgConnectOptions::from_str(url)?
-            .options([("synchronous_commit", "on")])
-            .application_name("mailroom-users");
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
-        Ok(Arc::new(PostgresUsers(pool)))
-    } else {
-        Err(StoreError::UnsupportedUrl(super::redact_url(url)))
+    match super::Engine::of(url)? {
+        super::Engine::Sqlite => {
+            let options = super::sqlite::connect_options(url)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(options)
+                .await?;
+            Ok(Arc::new(SqliteUsers(pool)))
+        }
+        super::Engine::Postgres => {
+            let options = PgConnectOptions::from_str(url)?
+                .options([("synchronous_commit", "on")])
+                .application_name("mailroom-users");
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Arc::new(PostgresUsers(pool)))
+        }
     }
 }
 
