@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::FutureExt as _;
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
@@ -17,9 +18,12 @@ use crate::outbound::worker::Worker;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
 use crate::store::{self, Store};
+use crate::telemetry;
 
 pub struct Application {
     listener: TcpListener,
+    /// `GET /metrics`, on `METRICS_PORT` when set.
+    metrics: Option<TcpListener>,
     state: AppState,
     /// Delivers the outbox; started by `run_until`.
     worker: Worker,
@@ -41,6 +45,7 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
+        let metrics = bind_metrics(&settings).await?;
 
         log_startup(&settings, &key_source, &listener, store.engine());
         let state = AppState {
@@ -52,6 +57,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            metrics,
             state,
             worker,
         })
@@ -61,6 +67,12 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `GET /metrics` is served, when `METRICS_PORT` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let listener = self.metrics.as_ref()?;
+        listener.local_addr().ok()
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -77,8 +89,19 @@ impl Application {
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stop));
         let http = self.state.settings.http.clone();
+        let shutdown = shutdown.shared();
+        let metrics = self.metrics.map(|listener| {
+            tokio::spawn(serve_metrics(
+                listener,
+                self.state.clone(),
+                shutdown.clone(),
+            ))
+        });
         let router = crate::api::router(self.state);
         crate::server::serve(self.listener, router, &http, shutdown).await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         let _ = stop_worker.send(true);
         if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
             .await
@@ -97,6 +120,43 @@ impl Application {
 
 /// How long shutdown waits for a delivery in progress.
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often recorded histogram samples are folded into buckets (bounded memory).
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The listener of `GET /metrics` on `HOST:METRICS_PORT`, when set; installs the recorder.
+async fn bind_metrics(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
+    let Some(port) = settings.metrics_port else {
+        return Ok(None);
+    };
+    let address = SocketAddr::new(settings.host, port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("failed to listen on {address} (HOST, METRICS_PORT)"))?;
+    telemetry::metrics::install();
+    tracing::info!(address = %listener.local_addr()?, "metrics at GET /metrics");
+    Ok(Some(listener))
+}
+
+/// Serves `GET /metrics` until `shutdown`, with the API listener's connection limits.
+async fn serve_metrics(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
+    let upkeep = tokio::spawn(async {
+        let mut every = tokio::time::interval(METRICS_UPKEEP_EVERY);
+        loop {
+            every.tick().await;
+            telemetry::metrics::upkeep();
+        }
+    });
+    let http = state.settings.http.clone();
+    crate::server::serve(
+        listener,
+        crate::api::metrics::router(state),
+        &http,
+        shutdown,
+    )
+    .await;
+    upkeep.abort();
+}
 
 /// The send service and its delivery worker, on the outbox in `DATABASE_URL`.
 async fn open_outbound(settings: &Settings) -> anyhow::Result<(Arc<SendService>, Worker)> {

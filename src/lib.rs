@@ -15,7 +15,7 @@
 //! - [`security`] authenticates callers.
 //! - [`server`] runs the HTTP listener: connection cap, header and idle timeouts.
 //! - [`import`] brings mail over from the old service's MongoDB export.
-//! - [`telemetry`] sets up logging.
+//! - [`telemetry`] sets up logging and records Prometheus metrics.
 
 pub mod api;
 pub mod app;

@@ -1,4 +1,7 @@
-//! Logging setup: text or JSON lines on stderr, level from `RUST_LOG`.
+//! Logging setup: text or JSON lines on stderr, level from `RUST_LOG`; Prometheus metrics
+//! in [`metrics`].
+
+pub mod metrics;
 
 use std::io::IsTerminal;
 

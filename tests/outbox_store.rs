@@ -10,7 +10,9 @@ use chrono::Utc;
 use common::{Engine, TestApp, TestDatabase};
 use mailroom::email::EmailId;
 use mailroom::outbound::limits::{SendPolicy, Usage};
-use mailroom::outbound::outbox::{AttemptOutcome, OutboxStatus, RetryPolicy, after_attempt};
+use mailroom::outbound::outbox::{
+    AttemptOutcome, OutboxStatus, RetryPolicy, Transition, after_attempt,
+};
 use mailroom::store::outbox::{NewOutboxEmail, OutboxQuery, OutboxStore};
 use send_support::*;
 use serde_json::json;
@@ -252,7 +254,42 @@ async fn concurrent_sends_respect_the_limit_exactly(engine: Engine) {
     smtp.wait_for(3).await;
 }
 
+async fn counts_cover_every_status_and_the_oldest_waiting_email(engine: Engine) {
+    let (_db, outbox) = outbox(engine).await;
+    let empty = outbox.counts().await.unwrap();
+    assert_eq!(empty.by_status.len(), OutboxStatus::NAMES.len());
+    assert!(empty.by_status.iter().all(|(_, rows)| *rows == 0));
+    assert_eq!(empty.oldest_waiting, None);
+
+    let mut first = new_email("192.0.2.1", 1);
+    first.accepted_at -= chrono::Duration::minutes(5);
+    let second = new_email("192.0.2.1", 1);
+    queue(outbox.as_ref(), &first).await;
+    queue(outbox.as_ref(), &second).await;
+    let claimed = outbox.claim_due(Utc::now()).await.unwrap().expect("due");
+    let sent = Transition {
+        status: OutboxStatus::Sent,
+        detail: "250 ok".into(),
+    };
+    outbox.record(claimed.id, &sent, Utc::now()).await.unwrap();
+
+    let counts = outbox.counts().await.unwrap();
+    let rows = |name| counts.by_status.iter().find(|(n, _)| *n == name).unwrap().1;
+    assert_eq!((rows("queued"), rows("sent"), rows("failed")), (1, 1, 0));
+    let waiting = if claimed.id == first.id {
+        &second
+    } else {
+        &first
+    };
+    let oldest = counts.oldest_waiting.expect("one email waits");
+    assert_eq!(
+        oldest.timestamp_micros(),
+        waiting.accepted_at.timestamp_micros()
+    );
+}
+
 engine_tests!(
+    counts_cover_every_status_and_the_oldest_waiting_email,
     the_state_machine_moves_rows_through_every_state,
     rows_stuck_in_sending_are_recovered_after_the_lease,
     concurrent_claims_take_each_row_once,

@@ -5,6 +5,7 @@ mod docs;
 mod emails;
 mod health;
 mod liveness;
+pub mod metrics;
 mod presenter;
 mod send;
 mod state;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,13 +28,15 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::security::webhook::require_json;
 use crate::security::{client_ip, cors, guard};
+use crate::telemetry::metrics as telemetry;
 
 /// Body limit on every route but the webhook, which has its own.
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Layers, innermost first: body limit; the security guard (webhook authenticity, per-IP
 /// limits; it needs the route and the client IP); client-IP resolution; response headers;
-/// CORS (preflights are answered before any limit counts them); tracing; panics.
+/// CORS (preflights are answered before any limit counts them); tracing; panics; the
+/// request count (so it sees every response, a panic's 500 included).
 pub fn router(state: AppState) -> Router {
     let webhook = webhook::router(&state.settings.webhook);
     let request_timeout = state.settings.http.request_timeout;
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(from_fn(count_request))
         .with_state(state)
 }
 
@@ -99,6 +103,31 @@ fn request_span(request: &Request) -> tracing::Span {
         route,
         client_ip = tracing::field::Empty
     )
+}
+
+/// Counts a response by method, route template (never the raw path) and status.
+async fn count_request(request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    telemetry::http_request(method, route, response.status().as_u16());
+    response
+}
+
+/// The standard methods by name; any other (clients may invent them) as `other`, so
+/// the label stays a small set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 fn panic_response() -> Response {

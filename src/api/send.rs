@@ -24,6 +24,7 @@ use crate::outbound::validate::SendRequest;
 use crate::security::auth::Authenticated;
 use crate::security::client_ip::ClientIp;
 use crate::store::outbox::{OutboxEntry, OutboxQuery};
+use crate::telemetry::metrics;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,10 +68,13 @@ pub(super) async fn send(
         .await
         .map_err(|error| match error {
             SendError::Rejected(r) => ApiError::bad_request(r.error, r.message),
-            SendError::Limited(refusal) => ApiError::SendLimited {
-                message: refusal.message(),
-                retry_after: refusal.retry_after(),
-            },
+            SendError::Limited(refusal) => {
+                metrics::rate_limit_hit("/api/email/send", refusal.name());
+                ApiError::SendLimited {
+                    message: refusal.message(),
+                    retry_after: refusal.retry_after(),
+                }
+            }
             SendError::Store(e) => ApiError::Store(e),
         })?;
     Ok((

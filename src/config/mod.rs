@@ -29,6 +29,8 @@ use crate::telemetry::LogFormat;
 pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
+    /// `METRICS_PORT`: where `GET /metrics` is served, on `host`; `None` (the default) is off.
+    pub metrics_port: Option<u16>,
     /// May carry a password, hence secret; log it through `store::redact_url`.
     pub database_url: Secret,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection to a
@@ -83,6 +85,7 @@ impl Settings {
         let settings = Settings {
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1])),
             port: env.parse("PORT", 42010),
+            metrics_port: env.parse_with("METRICS_PORT", None, parse_metrics_port),
             database_url: Secret::new(env.string("DATABASE_URL").unwrap_or(default_db)),
             database_acquire_timeout: std::time::Duration::from_secs(
                 env.parse("DATABASE_ACQUIRE_TIMEOUT_SECS", 3u64)
@@ -108,8 +111,24 @@ impl Settings {
                 "must start with sqlite://, postgres:// or postgresql://",
             );
         }
+        if settings
+            .metrics_port
+            .is_some_and(|port| port != 0 && port == settings.port)
+        {
+            env.problem("METRICS_PORT", "must differ from PORT");
+        }
         env.finish().map(|()| settings)
     }
+}
+
+/// A port, or `off` (the same as unset).
+fn parse_metrics_port(text: &str) -> Result<Option<u16>, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| "expected a port or `off`".into())
 }
 
 #[cfg(test)]
@@ -136,6 +155,20 @@ mod tests {
         assert_eq!(s.webhook.max_body_bytes, 73_400_320);
         assert!(s.api_keys.is_empty());
         assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.metrics_port, None);
+    }
+
+    #[test]
+    fn metrics_port_is_off_unless_set_and_never_the_api_port() {
+        assert_eq!(
+            settings(&[("METRICS_PORT", "off")]).unwrap().metrics_port,
+            None
+        );
+        let s = settings(&[("METRICS_PORT", "9100")]).unwrap();
+        assert_eq!(s.metrics_port, Some(9100));
+        let error = settings(&[("METRICS_PORT", "42010")]).unwrap_err();
+        assert!(error.to_string().contains("METRICS_PORT"), "{error}");
+        assert!(settings(&[("METRICS_PORT", "metrics")]).is_err());
     }
 
     #[test]

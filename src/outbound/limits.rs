@@ -26,6 +26,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The limit's name in the metrics: `send` (SEND_RATE_LIMIT) or `send_quota`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Refusal::Rate { .. } => "send",
+            Refusal::Quota { .. } => "send_quota",
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             Refusal::Rate { window, .. } => format!(

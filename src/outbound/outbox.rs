@@ -22,6 +22,17 @@ pub enum AttemptOutcome {
     Permanent(String),
 }
 
+impl AttemptOutcome {
+    /// The name the metrics count it under.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered(_) => "delivered",
+            AttemptOutcome::Transient(_) => "temporary_failure",
+            AttemptOutcome::Permanent(_) => "permanent_failure",
+        }
+    }
+}
+
 /// How retries back off.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {

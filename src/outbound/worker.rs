@@ -12,7 +12,7 @@ use super::smtp::Relay;
 use crate::email::EmailId;
 use crate::store::StoreError;
 use crate::store::outbox::{ClaimedEmail, OutboxStore};
-use crate::telemetry::error_chain;
+use crate::telemetry::{error_chain, metrics};
 
 pub struct Worker {
     pub outbox: Arc<dyn OutboxStore>,
@@ -90,6 +90,7 @@ pub async fn deliver_one(
     let outcome = relay
         .deliver(&email.sender, &email.recipients, &email.raw)
         .await;
+    metrics::smtp_attempt(outcome.label());
     let transition = after_attempt(
         outcome.clone(),
         email.attempts,

@@ -18,6 +18,7 @@ use super::rate_limit::Policy;
 use super::refusals::Refusal;
 use crate::error::ApiError;
 use crate::secret::Secret;
+use crate::telemetry::metrics;
 
 /// The accepted keys, held only as SHA-256 digests.
 pub struct ApiKeys {
@@ -108,6 +109,7 @@ where
         if let Some(ip) = ip
             && let Err(left) = security.lockout.check(ip, now)
         {
+            metrics::lockout_hit(route, "refused");
             security
                 .refusals
                 .warn(Some(ip), route, Refusal::WhileLockedOut, None);
@@ -164,6 +166,7 @@ fn fail(security: &Security, ip: Option<IpAddr>, route: &str, now: Instant) {
     if let Some(ip) = ip
         && security.lockout.fail(ip, now)
     {
+        metrics::lockout_hit(route, "locked_out");
         security
             .refusals
             .warn(Some(ip), route, Refusal::LockedOut, None);

@@ -18,6 +18,7 @@ use super::rate_limit::{Policy, Quota};
 use super::refusals::Refusal;
 use super::webhook::{WebhookAccess, WebhookRefusal};
 use crate::error::ApiError;
+use crate::telemetry::metrics;
 
 const SECRET_ROUTE: &str = "/webhook/{secret}";
 
@@ -75,6 +76,7 @@ pub(super) fn rate_limited(
     route: &str,
 ) -> Option<ApiError> {
     let exceeded = quota.exceeded?;
+    metrics::rate_limit_hit(route, quota.policy.name());
     let limit = exceeded.limit.to_string();
     security
         .refusals

@@ -66,7 +66,8 @@ impl Policy {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The policy's short name, in `RateLimit` headers and metrics.
+    pub fn name(self) -> &'static str {
         match self {
             Policy::Webhook => "webhook",
             Policy::Health => "health",

@@ -41,6 +41,29 @@ impl Inserted {
     }
 }
 
+/// A connection pool's state, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// `mail` (the store's readers on SQLite, every query on PostgreSQL) or `outbox`.
+    pub name: &'static str,
+    /// Connections open, idle or in use.
+    pub open: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolUsage {
+    fn of<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> Self {
+        Self {
+            name,
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+}
+
 /// Filters and page of `GET /emails`, already validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EmailQuery {
@@ -131,6 +154,11 @@ pub trait Store: Send + Sync {
 
     /// Finishes pending writes and closes connections.
     async fn close(&self);
+
+    /// The connection pool's state, for the metrics (`None`: no pool, as in test doubles).
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        None
+    }
 }
 
 /// The database engines, named by the scheme of `DATABASE_URL`.

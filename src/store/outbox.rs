@@ -119,6 +119,16 @@ pub struct ClaimedEmail {
     pub accepted_at: DateTime<Utc>,
 }
 
+/// How many rows each status holds, and when the oldest email not yet delivered was
+/// accepted; for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Every status of `OutboxStatus::NAMES`, zero included.
+    pub by_status: Vec<(&'static str, u64)>,
+    /// The oldest `accepted_at` among queued, sending and retrying rows.
+    pub oldest_waiting: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct OutboxQuery {
     pub status: Option<String>,
@@ -176,6 +186,12 @@ pub trait OutboxStore: Send + Sync {
     /// Newest accepted first.
     async fn list(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// Rows per status and the oldest waiting email (one indexed query).
+    async fn counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    /// The outbox's own connection pool, for the metrics.
+    fn pool_usage(&self) -> super::PoolUsage;
+
     async fn close(&self);
 }
 
@@ -185,6 +201,34 @@ pub async fn open_outbox(url: &str) -> Result<Arc<dyn OutboxStore>, StoreError> 
         super::Engine::Sqlite => Arc::new(SqliteOutbox::open(url).await?),
         super::Engine::Postgres => Arc::new(PostgresOutbox::open(url).await?),
     })
+}
+
+/// `counts`, on both engines: status, rows, oldest `accepted_at`.
+pub(super) const COUNTS_SQL: &str =
+    "SELECT status, COUNT(*), MIN(accepted_at) FROM outbox GROUP BY status";
+
+/// `OutboxCounts` from the rows of `COUNTS_SQL`.
+pub(super) fn counts_from_rows(rows: &[(String, i64, Option<i64>)]) -> OutboxCounts {
+    let by_status = OutboxStatus::NAMES
+        .iter()
+        .map(|name| {
+            let rows = rows.iter().find(|(status, ..)| status == name);
+            (
+                *name,
+                rows.map_or(0, |(_, count, _)| (*count).max(0) as u64),
+            )
+        })
+        .collect();
+    let oldest_waiting = rows
+        .iter()
+        .filter(|(status, ..)| matches!(status.as_str(), "queued" | "sending" | "retrying"))
+        .filter_map(|(.., oldest)| *oldest)
+        .min()
+        .map(super::from_micros);
+    OutboxCounts {
+        by_status,
+        oldest_waiting,
+    }
 }
 
 /// Columns every read selects, in both engines.

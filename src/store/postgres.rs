@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::batch::Queue;
 use super::postgres_writer;
-use super::{EmailQuery, Inserted, Store, StoreError, stored_email};
+use super::{EmailQuery, Inserted, PoolUsage, Store, StoreError, stored_email};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -149,5 +149,9 @@ impl Store for PostgresStore {
             let _ = writer.await;
         }
         self.pool.close().await;
+    }
+
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        Some(PoolUsage::of("mail", &self.pool))
     }
 }

@@ -10,10 +10,11 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::outbox::{
-    Admit, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
-    Transition, Usage, entry_from_row, parse_id, parse_json, since, transition_columns,
+    Admit, COUNTS_SQL, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxCounts, OutboxEntry,
+    OutboxQuery, OutboxStore, Transition, Usage, counts_from_rows, entry_from_row, parse_id,
+    parse_json, since, transition_columns,
 };
-use super::{StoreError, from_micros, to_micros};
+use super::{PoolUsage, StoreError, from_micros, to_micros};
 use crate::email::EmailId;
 
 /// Any fixed key: queueing is rare, so one lock for all clients keeps the quota exact too.
@@ -213,6 +214,16 @@ impl OutboxStore for PostgresOutbox {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as(COUNTS_SQL).fetch_all(&self.pool).await?;
+        Ok(counts_from_rows(&rows))
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage::of("outbox", &self.pool)
     }
 
     async fn close(&self) {

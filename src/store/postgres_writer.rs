@@ -16,7 +16,7 @@ use super::batch::{Job, Queue, Reply, next_batch};
 use super::postgres::{classify, parse_id};
 use super::{Inserted, StoreError, search_text, to_micros};
 use crate::email::NewEmail;
-use crate::telemetry::error_chain;
+use crate::telemetry::{error_chain, metrics};
 
 /// Writer tasks; each holds one connection while it commits.
 const WRITERS: usize = 4;
@@ -55,7 +55,10 @@ async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
 async fn commit_batch(pool: &PgPool, emails: &[Pending]) -> Vec<Result<Inserted, StoreError>> {
     if emails.len() > 1 {
         match insert_together(pool, emails).await {
-            Ok(inserted) => return inserted.into_iter().map(Ok).collect(),
+            Ok(inserted) => {
+                metrics::commit_batch("postgres", emails.len());
+                return inserted.into_iter().map(Ok).collect();
+            }
             Err(error) => match StoreError::from(error) {
                 // The server is away: one transaction each would only wait longer.
                 StoreError::Unavailable(error) => {
@@ -90,6 +93,7 @@ async fn insert_alone(
     let mut tx = pool.begin().await?;
     let inserted = insert_together_on(&mut tx, &[(email, document)]).await?;
     tx.commit().await?;
+    metrics::commit_batch("postgres", 1);
     Ok(inserted[0])
 }
 

@@ -20,9 +20,11 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
-use super::{EmailQuery, Inserted, Store, StoreError, search_text, stored_email, to_micros};
+use super::{
+    EmailQuery, Inserted, PoolUsage, Store, StoreError, search_text, stored_email, to_micros,
+};
 use crate::email::{EmailId, NewEmail, StoredEmail};
-use crate::telemetry::error_chain;
+use crate::telemetry::{error_chain, metrics};
 
 /// Emails with at most this many part bytes share the batch's statements (their parts
 /// are copied into them); larger parts get a statement of their own and are moved.
@@ -121,6 +123,7 @@ async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
             .unzip();
         match commit_batch(&mut conn, &mut emails).await {
             Ok(results) => {
+                metrics::commit_batch("sqlite", results.len());
                 unindexed += results
                     .iter()
                     .filter(|result| matches!(result, Ok(Inserted::New(_))))
@@ -406,5 +409,9 @@ impl Store for SqliteStore {
             let _ = task.await;
         }
         self.readers.close().await;
+    }
+
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        Some(PoolUsage::of("mail", &self.readers))
     }
 }

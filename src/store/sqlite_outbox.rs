@@ -9,10 +9,11 @@ use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
 use super::outbox::{
-    Admit, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxEntry, OutboxQuery, OutboxStore,
-    Transition, Usage, entry_from_row, parse_id, parse_json, since, transition_columns,
+    Admit, COUNTS_SQL, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxCounts, OutboxEntry,
+    OutboxQuery, OutboxStore, Transition, Usage, counts_from_rows, entry_from_row, parse_id,
+    parse_json, since, transition_columns,
 };
-use super::{StoreError, from_micros, to_micros};
+use super::{PoolUsage, StoreError, from_micros, to_micros};
 use crate::email::EmailId;
 
 pub struct SqliteOutbox {
@@ -203,6 +204,16 @@ impl OutboxStore for SqliteOutbox {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as(COUNTS_SQL).fetch_all(&self.pool).await?;
+        Ok(counts_from_rows(&rows))
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage::of("outbox", &self.pool)
     }
 
     async fn close(&self) {

@@ -110,6 +110,8 @@ async fn postgres_schema_url() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of `GET /metrics`, when `METRICS_PORT` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub database: TestDatabase,
@@ -135,6 +137,7 @@ impl TestApp {
             .await
             .expect("the application builds");
         let address = format!("http://{}", app.local_addr());
+        let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let store = app.store();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -142,6 +145,7 @@ impl TestApp {
         }));
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::new(),
             store,
             database,

@@ -4,6 +4,9 @@
 
 mod body;
 
+use std::time::Instant;
+
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
@@ -12,12 +15,17 @@ use serde_json::{Value, json};
 use self::body::{BodyError, BodyReader};
 use crate::api::AppState;
 use crate::config::WebhookSettings;
+use crate::email::NewEmail;
 use crate::error::ApiError;
 use crate::inbound::improvmx::{self, PayloadError, PayloadLimits};
 use crate::store::Inserted;
+use crate::telemetry::metrics::{self, Received};
 
 /// Bodies up to this size are parsed on the request's own task.
 const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
+/// Where deliveries on this route come from, in the metrics.
+const PROVIDER: &str = "improvmx";
 
 /// What every delivery shares: how bodies are read and what a payload may hold.
 #[derive(Clone)]
@@ -59,42 +67,72 @@ async fn receive(
     Extension(intake): Extension<Intake>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
     let (head, body) = request.into_parts();
     let body = intake
         .reader
         .read(&head.headers, body)
         .await
-        .map_err(body_error)?;
-    let received_at = chrono::Utc::now();
-    let limits = intake.limits;
-    // Parsing and base64-decoding tens of megabytes is CPU work: keep it off the reactor.
-    // A small body parses in microseconds, less than the hand-off to a blocking thread.
-    let email = if body.bytes.len() <= PARSE_INLINE_BYTES {
-        improvmx::parse_within(&body.bytes, received_at, limits)
-    } else {
-        let bytes = body.bytes.clone();
-        tokio::task::spawn_blocking(move || improvmx::parse_within(&bytes, received_at, limits))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-    }
-    .map_err(payload_error)?;
+        .map_err(|error| counted(body_error(error)))?;
+    metrics::ingest_stage(PROVIDER, "read", started.elapsed());
+    let parsing = Instant::now();
+    let email = parse(&body.bytes, intake.limits).await.map_err(counted)?;
+    metrics::ingest_stage(PROVIDER, "parse", parsing.elapsed());
     // The body's share of the budget is held until the email is stored: its decoded
     // parts are the same size.
     let (parts, bytes) = (
         email.blobs.len(),
         email.blobs.iter().map(|(_, b)| b.len()).sum::<usize>(),
     );
-    let inserted = state.store.insert_inbound(email).await?;
+    let storing = Instant::now();
+    let inserted = state.store.insert_inbound(email).await;
     drop(body);
+    let inserted = inserted.map_err(|error| counted(error.into()))?;
+    metrics::ingest_stage(PROVIDER, "store", storing.elapsed());
+    metrics::ingest_stage(PROVIDER, "total", started.elapsed());
     match inserted {
-        Inserted::New(id) => tracing::info!(email_id = %id, parts, bytes, "email stored"),
-        Inserted::Duplicate(id) => tracing::info!(email_id = %id, "redelivery of a stored email"),
+        Inserted::New(id) => {
+            metrics::email_received(PROVIDER, Received::New);
+            tracing::info!(email_id = %id, parts, bytes, "email stored");
+        }
+        Inserted::Duplicate(id) => {
+            metrics::email_received(PROVIDER, Received::Duplicate);
+            tracing::info!(email_id = %id, "redelivery of a stored email");
+        }
     }
     Ok(Json(json!({
         "success": true,
         "message": "Email received and stored",
         "email_id": inserted.id(),
     })))
+}
+
+/// Parses and base64-decodes the payload. That is CPU work for tens of megabytes, so it
+/// is kept off the reactor; a small body parses in microseconds, less than the hand-off
+/// to a blocking thread.
+async fn parse(body: &Bytes, limits: PayloadLimits) -> Result<NewEmail, ApiError> {
+    let received_at = chrono::Utc::now();
+    if body.len() <= PARSE_INLINE_BYTES {
+        improvmx::parse_within(body, received_at, limits)
+    } else {
+        let bytes = body.clone();
+        tokio::task::spawn_blocking(move || improvmx::parse_within(&bytes, received_at, limits))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    }
+    .map_err(payload_error)
+}
+
+/// Counts a delivery that was not stored: rejected for what it is (4xx), or failed on
+/// our side (5xx, the provider retries).
+fn counted(error: ApiError) -> ApiError {
+    let outcome = if error.status().is_server_error() {
+        Received::Failed
+    } else {
+        Received::Rejected
+    };
+    metrics::email_received(PROVIDER, outcome);
+    error
 }
 
 /// `/webhook/<WEBHOOK_SECRET>`: the same delivery, on the secret URL. The secret was
