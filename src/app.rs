@@ -88,6 +88,10 @@ impl Application {
         let outbox = self.state.outbound.outbox.clone();
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stop));
+        let filing = tokio::spawn(crate::inbound::filing::file_all(
+            self.state.store.clone(),
+            self.state.settings.outbound.sender_domains.clone(),
+        ));
         let http = self.state.settings.http.clone();
         let shutdown = shutdown.shared();
         let metrics = self.metrics.map(|listener| {
@@ -102,6 +106,7 @@ impl Application {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
+        filing.abort();
         let _ = stop_worker.send(true);
         if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
             .await

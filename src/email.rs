@@ -117,19 +117,132 @@ pub struct NewEmail {
     /// Lower-cased sender address, for the `from_email` filter.
     pub from_email: Option<String>,
     pub subject: Option<String>,
+    /// The mailboxes it is filed in (`mailbox_address` forms, no duplicates): every
+    /// recipient as parsed, narrowed to the `DOMINIO` domains by `keep_mailboxes_in`.
+    pub mailboxes: Vec<String>,
     /// Every payload field except the parts' base64 content (parts hold `PartMeta`).
     pub document: Map<String, Value>,
     /// Decoded part bytes keyed by BLAKE3 (hex), each stored once.
     pub blobs: Vec<(String, Vec<u8>)>,
 }
 
-/// A stored email as the store returns it.
+impl NewEmail {
+    /// Keeps the mailboxes whose domain is one of `domains` (all of them when empty).
+    pub fn keep_mailboxes_in(&mut self, domains: &[String]) {
+        self.mailboxes = mailboxes_in(std::mem::take(&mut self.mailboxes), domains);
+    }
+}
+
+/// A stored email as the store returns it, with its flags: those of one mailbox when it
+/// was asked for through one, else their summary (read everywhere, starred anywhere,
+/// trashed everywhere).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEmail {
     pub id: EmailId,
     pub received_at: DateTime<Utc>,
     pub processed: bool,
+    pub starred: bool,
+    pub trashed: bool,
     pub document: Map<String, Value>,
+}
+
+/// A change of flags; `None` leaves a flag as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagChange {
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+    pub trashed: Option<bool>,
+}
+
+impl FlagChange {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_none() && self.starred.is_none() && self.trashed.is_none()
+    }
+}
+
+/// A mailbox with its counts; trashed mail counts in neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxCount {
+    pub address: String,
+    pub total: u64,
+    pub unread: u64,
+}
+
+/// One mailbox of an email, with the email's flags there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxFlags {
+    pub address: String,
+    pub read: bool,
+    pub starred: bool,
+    pub trashed: bool,
+}
+
+/// Longest address a mailbox is made for (RFC 5321 allows 256 with brackets); longer
+/// "addresses" are not real ones, and database index entries stay bounded.
+pub const MAX_MAILBOX_BYTES: usize = 320;
+
+/// The mailbox an address belongs to: lower-cased, the domain IDNA-normalised, a `+tag`
+/// removed (`Ana+News@Example.ORG` → `ana@example.org`). `None` for what is no address.
+pub fn mailbox_address(address: &str) -> Option<String> {
+    let (local, domain) = address.trim().rsplit_once('@')?;
+    let local = local.split('+').next().unwrap_or_default().to_lowercase();
+    let domain = idna::domain_to_ascii(domain).ok()?;
+    let unfit = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@');
+    if local.is_empty() || domain.is_empty() || local.contains(unfit) || domain.contains(unfit) {
+        return None;
+    }
+    let mailbox = format!("{local}@{domain}");
+    (mailbox.len() <= MAX_MAILBOX_BYTES).then_some(mailbox)
+}
+
+/// `mailboxes` without duplicates, narrowed to those in `domains` unless that is empty.
+pub fn mailboxes_in(mailboxes: Vec<String>, domains: &[String]) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::with_capacity(mailboxes.len());
+    for mailbox in mailboxes {
+        let domain = mailbox.rsplit_once('@').map_or("", |(_, d)| d);
+        let wanted = domains.is_empty() || domains.iter().any(|d| d == domain);
+        if wanted && !kept.contains(&mailbox) {
+            kept.push(mailbox);
+        }
+    }
+    kept
+}
+
+/// A part as the `email_parts` table holds it: which list, where in it, which blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef {
+    pub kind: PartKind,
+    pub position: usize,
+    pub blake3: String,
+}
+
+/// Every part of a document (attachments, then inlines), as `email_parts` rows.
+pub fn part_refs(document: &Map<String, Value>) -> Vec<PartRef> {
+    [PartKind::Attachment, PartKind::Inline]
+        .into_iter()
+        .flat_map(|kind| {
+            parts_of(document, kind).map(move |(position, part)| PartRef {
+                kind,
+                position,
+                blake3: part.blake3,
+            })
+        })
+        .collect()
+}
+
+/// The parts of one kind in a document, each with its position in the list.
+fn parts_of(
+    document: &Map<String, Value>,
+    kind: PartKind,
+) -> impl Iterator<Item = (usize, PartMeta)> + '_ {
+    let items = match document.get(kind.field()) {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| Some((index, PartMeta::deserialize(item).ok()?)))
 }
 
 impl StoredEmail {
@@ -137,14 +250,7 @@ impl StoredEmail {
     /// routes and the URLs the API presents both come from here, so an item that is
     /// not a part (kept as delivered) has no entry and never shifts the others.
     pub fn parts(&self, kind: PartKind) -> impl Iterator<Item = (usize, PartMeta)> + '_ {
-        let items = match self.document.get(kind.field()) {
-            Some(Value::Array(items)) => items.as_slice(),
-            _ => &[],
-        };
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(index, item)| Some((index, PartMeta::deserialize(item).ok()?)))
+        parts_of(&self.document, kind)
     }
 }
 
@@ -203,6 +309,8 @@ mod tests {
             id: EmailId::generate(Utc::now()),
             received_at: Utc::now(),
             processed: false,
+            starred: false,
+            trashed: false,
             document: serde_json::json!({
                 "attachments": [{"name": "a.pdf", "size": 3, "sha256": "ab12"}]
             })
@@ -221,6 +329,8 @@ mod tests {
             id: EmailId::generate(Utc::now()),
             received_at: Utc::now(),
             processed: false,
+            starred: false,
+            trashed: false,
             document: serde_json::json!({
                 "attachments": [1, {"name": "b.txt", "size": 1, "blake3": "cd34"}]
             })
@@ -232,6 +342,31 @@ mod tests {
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].0, 1);
         assert_eq!(parts[0].1.name.as_deref(), Some("b.txt"));
+    }
+
+    #[test]
+    fn addresses_become_mailboxes() {
+        let cases = [
+            ("Ana+News@Example.ORG", Some("ana@example.org")),
+            (" luis@puntoa.ar ", Some("luis@puntoa.ar")),
+            ("josé@Bücher.example", Some("josé@xn--bcher-kva.example")),
+            ("+tag@x.org", None),
+            ("no-at-sign", None),
+            ("a b@x.org", None),
+            ("a@", None),
+        ];
+        for (address, mailbox) in cases {
+            assert_eq!(mailbox_address(address).as_deref(), mailbox, "{address:?}");
+        }
+        let long = format!("{}@x.org", "a".repeat(MAX_MAILBOX_BYTES));
+        assert_eq!(mailbox_address(&long), None);
+    }
+
+    #[test]
+    fn mailboxes_are_narrowed_to_the_domains_without_duplicates() {
+        let all = vec!["a@x.org".to_owned(), "b@y.org".into(), "a@x.org".into()];
+        assert_eq!(mailboxes_in(all.clone(), &[]), ["a@x.org", "b@y.org"]);
+        assert_eq!(mailboxes_in(all, &["y.org".into()]), ["b@y.org"]);
     }
 
     #[test]

@@ -134,7 +134,8 @@ async fn import_mongo(
         settings.database_url = mailroom::secret::Secret::new(url);
     }
     let store = app::open_store(&settings).await?;
-    let result = mailroom::import::mongo::import_file(store.clone(), file).await;
+    let domains = settings.outbound.sender_domains.clone();
+    let result = mailroom::import::mongo::import_file_in(store.clone(), file, &domains).await;
     store.close().await;
     let report = result?;
     println!("{}: {report}", file.display());

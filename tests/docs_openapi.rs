@@ -167,7 +167,19 @@ async fn the_spec_is_openapi_3_1_with_bearer_auth_errors_and_limits(engine: Engi
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["limit", "skip", "from_email", "subject"]);
+    assert_eq!(
+        names,
+        [
+            "limit",
+            "skip",
+            "from_email",
+            "subject",
+            "mailbox",
+            "processed",
+            "starred",
+            "trashed"
+        ]
+    );
 
     let webhook = &spec["paths"]["/webhook"]["post"];
     assert!(webhook.get("security").is_none());

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
 
 pub use schemas::ErrorBody;
 
-use super::{attachments, emails, health, liveness, send, webhook};
+use super::{attachments, emails, health, liveness, mail_state, send, webhook};
 use crate::api::AppState;
 
 /// The OpenAPI document: every route, in one list.
@@ -43,6 +43,10 @@ authentications in five minutes lock a client IP out for fifteen minutes (429)."
         liveness::ready,
         emails::list,
         emails::show,
+        mail_state::patch,
+        mail_state::delete,
+        mail_state::bulk,
+        mail_state::mailboxes,
         attachments::by_name,
         attachments::attachment_by_index,
         attachments::inline_by_index,
@@ -82,6 +86,10 @@ const RATE_LIMITS: &[(&str, &str, &str, &str)] = &[
     ("get", "/openapi.json", "60/minute", "RATE_LIMIT_DOCS"),
     ("get", "/emails", "20/minute", "RATE_LIMIT_LIST"),
     ("get", "/emails/{id}", "30/minute", "RATE_LIMIT_GET"),
+    ("get", "/mailboxes", "20/minute", "RATE_LIMIT_LIST"),
+    ("patch", "/emails/{id}", "60/minute", "RATE_LIMIT_MODIFY"),
+    ("delete", "/emails/{id}", "60/minute", "RATE_LIMIT_MODIFY"),
+    ("post", "/emails/bulk", "60/minute", "RATE_LIMIT_MODIFY"),
     (
         "get",
         "/emails/{id}/attachment/{name}",

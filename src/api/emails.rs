@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::mail_state::{self, MailboxParam, mailboxes_json, parse_mailbox};
 use super::presenter::{email_json, list_item_json};
 use crate::api::AppState;
 use crate::email::{EmailId, search_key};
@@ -18,9 +19,12 @@ const DEFAULT_LIMIT: i64 = 10;
 const MAX_LIMIT: i64 = 100;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/emails", get(list))
-        .route("/emails/{id}", get(show))
+    Router::new().route("/emails", get(list)).route(
+        "/emails/{id}",
+        get(show)
+            .patch(mail_state::patch)
+            .delete(mail_state::delete),
+    )
 }
 
 /// The query string as sent; validated into an `EmailQuery` by `parse`.
@@ -30,6 +34,23 @@ pub struct ListParams {
     skip: Option<String>,
     from_email: Option<String>,
     subject: Option<String>,
+    mailbox: Option<String>,
+    processed: Option<String>,
+    starred: Option<String>,
+    trashed: Option<String>,
+}
+
+/// A flag filter: `true` or `false` (`1`/`0` too); empty or absent is no filter.
+fn flag_filter(name: &'static str, text: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(_) => Err(ApiError::bad_request(
+            "Invalid filter",
+            format!("{name} must be true or false"),
+        )),
+    }
 }
 
 impl ListParams {
@@ -54,6 +75,11 @@ impl ListParams {
             skip,
             from_email: filter(self.from_email.as_deref().map(str::trim)),
             subject: filter(self.subject.as_deref()),
+            mailbox: parse_mailbox(self.mailbox.as_deref())?,
+            read: flag_filter("processed", self.processed.as_deref())?,
+            starred: flag_filter("starred", self.starred.as_deref())?,
+            // Trashed mail is hidden unless asked for.
+            trashed: Some(flag_filter("trashed", self.trashed.as_deref())?.unwrap_or(false)),
         })
     }
 }
@@ -71,10 +97,14 @@ impl ListParams {
         ("skip" = Option<u64>, Query, description = "Emails to skip (default 0)"),
         ("from_email" = Option<String>, Query, description = "Sender address, case-insensitive"),
         ("subject" = Option<String>, Query, description = "Case-insensitive substring of the subject, taken literally"),
+        ("mailbox" = Option<String>, Query, description = "Only this mailbox (an address; `+tag` and case are ignored); the flags shown are this mailbox's"),
+        ("processed" = Option<bool>, Query, description = "Only read (`true`) or unread (`false`) emails"),
+        ("starred" = Option<bool>, Query, description = "Only starred or unstarred emails"),
+        ("trashed" = Option<bool>, Query, description = "`true`: only the trash; default `false`: trashed emails are hidden"),
     ),
     responses(
         (status = 200, description = "One page", body = super::docs::schemas::EmailList),
-        (status = 400, description = "`limit` or `skip` is not a whole number", body = super::docs::ErrorBody),
+        (status = 400, description = "`limit` or `skip` is not a whole number, a flag filter is not true/false, or the mailbox is not an address", body = super::docs::ErrorBody),
     )
 )]
 async fn list(
@@ -100,7 +130,10 @@ async fn list(
     path = "/emails/{id}",
     tag = "emails",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The email id: 24 hexadecimal characters")),
+    params(
+        ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
+        ("mailbox" = Option<String>, Query, description = "Show the flags of this mailbox; 404 when the email is not in it"),
+    ),
     responses(
         (status = 200, description = "The email", body = super::docs::schemas::EmailEnvelope),
         (status = 400, description = "Malformed id", body = super::docs::ErrorBody),
@@ -111,14 +144,29 @@ async fn show(
     _: Authenticated,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    params: Result<Query<MailboxParam>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id?.0)?;
-    let email = state
-        .store
-        .email(id)
-        .await?
-        .ok_or(ApiError::NotFound("Email not found"))?;
-    Ok(Json(json!({ "success": true, "email": email_json(email) })))
+    let mailbox = params?.0.parse()?;
+    email_view(&state, id, mailbox.as_deref()).await
+}
+
+/// `{"success":true,"email":{…}}`: the email with its flags (those of `mailbox`, when
+/// named) and, in `mailboxes`, the flags of each mailbox it is in.
+pub async fn email_view(
+    state: &AppState,
+    id: EmailId,
+    mailbox: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let mail = state.store.mail_state();
+    let email = match mailbox {
+        Some(mailbox) => mail.email_in(id, mailbox).await?,
+        None => state.store.email(id).await?,
+    }
+    .ok_or(ApiError::NotFound("Email not found"))?;
+    let mut json = email_json(email);
+    json["mailboxes"] = mailboxes_json(&mail.mailboxes_of(id).await?);
+    Ok(Json(json!({ "success": true, "email": json })))
 }
 
 pub fn parse_id(text: &str) -> Result<EmailId, ApiError> {

@@ -78,7 +78,7 @@ mod tests {
 
     use super::*;
     use crate::email::{EmailId, NewEmail, StoredEmail};
-    use crate::store::{EmailQuery, Inserted, Store, StoreError};
+    use crate::store::{EmailQuery, Inserted, MailState, Store, StoreError};
 
     /// A store whose database never answers.
     struct Unreachable;
@@ -96,6 +96,9 @@ mod tests {
         }
         async fn email(&self, _: EmailId) -> Result<Option<StoredEmail>, StoreError> {
             Err(StoreError::Closed)
+        }
+        fn mail_state(&self) -> &dyn MailState {
+            unreachable!("the probes never change mail")
         }
         async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Err(StoreError::Closed)

@@ -5,6 +5,7 @@ mod docs;
 mod emails;
 mod health;
 mod liveness;
+mod mail_state;
 pub mod metrics;
 mod presenter;
 mod send;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(emails::router())
+        .merge(mail_state::router())
         .merge(attachments::router())
         .merge(liveness::router())
         .merge(docs::router())

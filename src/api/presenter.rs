@@ -28,13 +28,17 @@ pub fn email_json(mut email: StoredEmail) -> Value {
         id,
         received_at,
         processed,
+        starred,
+        trashed,
         document,
     } = email;
-    let mut json = Map::with_capacity(document.len() + 3);
+    let mut json = Map::with_capacity(document.len() + 5);
     json.insert("_id".into(), id.to_string().into());
     json.extend(document);
     json.insert("received_at".into(), iso_8601(received_at).into());
     json.insert("processed".into(), processed.into());
+    json.insert("starred".into(), starred.into());
+    json.insert("trashed".into(), trashed.into());
     Value::Object(json)
 }
 
@@ -74,6 +78,8 @@ mod tests {
             id: EmailId::generate(Utc::now()),
             received_at: Utc::now(),
             processed: false,
+            starred: false,
+            trashed: false,
             document: document.as_object().unwrap().clone(),
         }
     }

@@ -131,6 +131,16 @@ fn id_timestamp(id: EmailId) -> DateTime<Utc> {
 /// Bad documents are reported on stderr and skipped. A storage failure stops the import;
 /// running it again is safe, since emails already stored are recognised by their id.
 pub async fn import_file(store: Arc<dyn Store>, path: &Path) -> anyhow::Result<Report> {
+    import_file_in(store, path, &[]).await
+}
+
+/// `import_file`, filing each email in the mailboxes of its recipients in `domains`
+/// (`DOMINIO`; every recipient when empty), as the webhook does.
+pub async fn import_file_in(
+    store: Arc<dyn Store>,
+    path: &Path,
+    domains: &[String],
+) -> anyhow::Result<Report> {
     let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or_default();
     let progress = ProgressBar::new(size).with_style(
@@ -139,7 +149,7 @@ pub async fn import_file(store: Arc<dyn Store>, path: &Path) -> anyhow::Result<R
         )
         .expect("a valid progress template"),
     );
-    let result = import_reader(store, file, &progress).await;
+    let result = import_reader(store, file, domains, &progress).await;
     progress.finish_and_clear();
     result
 }
@@ -147,6 +157,7 @@ pub async fn import_file(store: Arc<dyn Store>, path: &Path) -> anyhow::Result<R
 async fn import_reader(
     store: Arc<dyn Store>,
     file: File,
+    domains: &[String],
     progress: &ProgressBar,
 ) -> anyhow::Result<Report> {
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -173,7 +184,10 @@ async fn import_reader(
                 let store = store.clone();
                 async move {
                     match document {
-                        Ok(email) => (position, Ok(store.insert_inbound(email).await)),
+                        Ok(mut email) => {
+                            email.keep_mailboxes_in(domains);
+                            (position, Ok(store.insert_inbound(email).await))
+                        }
                         Err(bad) => (position, Err(bad)),
                     }
                 }

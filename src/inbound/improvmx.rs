@@ -16,10 +16,17 @@ use serde_json::{Map, Value};
 
 use super::raw_parts::{Budget, Content, RawPart, RawParts, parts_seed, value_seed};
 pub use super::raw_parts::{Exceeded, PayloadLimits};
-use crate::email::{EmailId, NewEmail, PartKind, PartMeta};
+use crate::email::{EmailId, NewEmail, PartKind, PartMeta, mailbox_address, mailboxes_in};
 
 /// Keys the store owns; a payload that carries them keeps them under a `payload_` prefix.
-const RESERVED_KEYS: [&str; 3] = ["_id", "received_at", "processed"];
+const RESERVED_KEYS: [&str; 6] = [
+    "_id",
+    "received_at",
+    "processed",
+    "starred",
+    "trashed",
+    "mailboxes",
+];
 
 /// Part fields the server computes; a payload that carries them keeps them under a
 /// `payload_` prefix, so a forged hash can never point a part at another email's bytes.
@@ -83,6 +90,7 @@ pub fn parse_within(
             .get("subject")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        mailboxes: mailboxes(&document),
         document,
         blobs,
     })
@@ -306,6 +314,31 @@ impl serde::Serialize for WithoutTimestamp<'_> {
     }
 }
 
+/// Header fields that name the recipient the forwarder delivered to.
+const DELIVERY_HEADERS: [&str; 2] = ["delivered-to", "x-original-to"];
+
+/// The mailboxes of every recipient a payload names: `to`, `cc`, the envelope recipient
+/// (`envelope.recipient`, when given) and the `Delivered-To`/`X-Original-To` headers,
+/// each as `email::mailbox_address` makes it; before any narrowing to `DOMINIO`.
+pub fn mailboxes(document: &Map<String, Value>) -> Vec<String> {
+    let mut addresses = recipient_addresses(document.get("to"));
+    addresses.extend(recipient_addresses(document.get("cc")));
+    let envelope = document.get("envelope").and_then(|e| e.get("recipient"));
+    addresses.extend(recipient_addresses(envelope));
+    if let Some(Value::Object(headers)) = document.get("headers") {
+        for (name, value) in headers {
+            if DELIVERY_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                addresses.extend(recipient_addresses(Some(value)));
+            }
+        }
+    }
+    let mailboxes = addresses
+        .iter()
+        .filter_map(|a| mailbox_address(a))
+        .collect();
+    mailboxes_in(mailboxes, &[])
+}
+
 fn recipient_addresses(to: Option<&Value>) -> Vec<String> {
     let one = |value: &Value| sender_address(Some(value)).map(str::to_lowercase);
     match to {
@@ -397,6 +430,29 @@ mod tests {
         assert_eq!(object.from_email.as_deref(), Some("ana@example.org"));
         assert_eq!(string.from_email.as_deref(), Some("ana@example.org"));
         assert_eq!(missing.from_email, None);
+    }
+
+    #[test]
+    fn mailboxes_come_from_every_recipient_field() {
+        let email = parse(
+            br#"{"to":[{"email":"Ana+x@PuntoA.ar"},"Luis <luis@puntoa.ar>"],
+                 "cc":{"email":"ext@example.net"},
+                 "envelope":{"recipient":"env@puntoa.ar"},
+                 "headers":{"Delivered-To":["ana@puntoa.ar","soporte@puntoa.ar"],"X-Original-To":"orig@puntoa.ar"}}"#,
+            at(),
+        )
+        .unwrap();
+        assert_eq!(
+            email.mailboxes,
+            [
+                "ana@puntoa.ar",
+                "luis@puntoa.ar",
+                "ext@example.net",
+                "env@puntoa.ar",
+                "soporte@puntoa.ar",
+                "orig@puntoa.ar"
+            ]
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Inbound providers: payloads in, `NewEmail`s out. Pure functions, no I/O.
+//! Inbound providers: payloads in, `NewEmail`s out. Pure functions, no I/O, except
+//! `filing`, which files emails stored before mailboxes existed.
 
+pub mod filing;
 pub mod improvmx;
 mod raw_parts;

@@ -32,7 +32,7 @@ pub async fn guard(
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let (Some(policy), Some(ip)) = (
-        Policy::for_route(route.as_deref()),
+        Policy::for_request(route.as_deref(), request.method()),
         client_ip(request.extensions()),
     ) else {
         return next.run(request).await;

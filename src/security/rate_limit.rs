@@ -25,18 +25,21 @@ pub enum Policy {
     List,
     Get,
     Attachment,
+    /// Changes to stored mail: `PATCH` and `DELETE /emails/<id>`, `POST /emails/bulk`.
+    Modify,
     /// Every route without its own policy.
     Global,
 }
 
 impl Policy {
-    pub const ALL: [Policy; 7] = [
+    pub const ALL: [Policy; 8] = [
         Policy::Webhook,
         Policy::Health,
         Policy::Docs,
         Policy::List,
         Policy::Get,
         Policy::Attachment,
+        Policy::Modify,
         Policy::Global,
     ];
 
@@ -49,6 +52,7 @@ impl Policy {
             Policy::List => "RATE_LIMIT_LIST",
             Policy::Get => "RATE_LIMIT_GET",
             Policy::Attachment => "RATE_LIMIT_ATTACHMENT",
+            Policy::Modify => "RATE_LIMIT_MODIFY",
             Policy::Global => "RATE_LIMIT_GLOBAL",
         }
     }
@@ -62,6 +66,7 @@ impl Policy {
             Policy::List => "20/minute",
             Policy::Get => "30/minute",
             Policy::Attachment => "10/minute",
+            Policy::Modify => "60/minute",
             Policy::Global => "50/hour,200/day",
         }
     }
@@ -75,6 +80,7 @@ impl Policy {
             Policy::List => "list",
             Policy::Get => "get",
             Policy::Attachment => "attachment",
+            Policy::Modify => "modify",
             Policy::Global => "global",
         }
     }
@@ -97,11 +103,26 @@ impl Policy {
             "/" => Policy::Health,
             "/openapi.json" => Policy::Docs,
             t if t == "/docs" || t.starts_with("/docs/") => Policy::Docs,
-            "/emails" => Policy::List,
+            "/emails" | "/mailboxes" => Policy::List,
+            "/emails/bulk" => Policy::Modify,
             "/emails/{id}" => Policy::Get,
             t if t.starts_with("/emails/{id}/") => Policy::Attachment,
             _ => Policy::Global,
         })
+    }
+}
+
+impl Policy {
+    /// `for_route`, with the method: changing an email is `Modify`, reading it `Get`.
+    pub fn for_request(template: Option<&str>, method: &axum::http::Method) -> Option<Policy> {
+        let changes = matches!(
+            *method,
+            axum::http::Method::PATCH | axum::http::Method::DELETE
+        );
+        match Policy::for_route(template) {
+            Some(Policy::Get) if changes => Some(Policy::Modify),
+            policy => policy,
+        }
     }
 }
 
@@ -474,10 +495,31 @@ mod tests {
             (Some("/api/email/stats"), None),
             (Some("/api/email/outbox/{id}"), Some(Policy::Global)),
             (Some("/openapi.json"), Some(Policy::Docs)),
+            (Some("/mailboxes"), Some(Policy::List)),
+            (Some("/emails/bulk"), Some(Policy::Modify)),
         ];
         for (route, policy) in table {
             assert_eq!(Policy::for_route(route), policy, "{route:?}");
         }
+    }
+
+    #[test]
+    fn changing_an_email_has_its_own_limit() {
+        use axum::http::Method;
+        let email = Some("/emails/{id}");
+        assert_eq!(Policy::for_request(email, &Method::GET), Some(Policy::Get));
+        assert_eq!(
+            Policy::for_request(email, &Method::PATCH),
+            Some(Policy::Modify)
+        );
+        assert_eq!(
+            Policy::for_request(email, &Method::DELETE),
+            Some(Policy::Modify)
+        );
+        assert_eq!(
+            Policy::for_request(Some("/emails"), &Method::GET),
+            Some(Policy::List)
+        );
     }
 
     #[test]

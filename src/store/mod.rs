@@ -1,6 +1,7 @@
 //! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
 
 mod batch;
+mod mail_state;
 pub mod outbox;
 mod postgres;
 mod postgres_outbox;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
+pub use mail_state::{Filed, MailState};
 pub use outbox::{OutboxStore, open_outbox};
 pub use postgres::PostgresStore;
 pub use postgres_outbox::PostgresOutbox;
@@ -73,7 +75,16 @@ pub struct EmailQuery {
     pub from_email: Option<String>,
     /// Case-folded literal substring of the subject.
     pub subject: Option<String>,
+    /// Only this mailbox (a `email::mailbox_address`), with its flags.
+    pub mailbox: Option<String>,
+    /// Flag filters (`None`: either): in `mailbox`, else on the summary flags.
+    pub read: Option<bool>,
+    pub starred: Option<bool>,
+    pub trashed: Option<bool>,
 }
+
+/// What a list or read of emails selects, for `stored_email`.
+pub(crate) const EMAIL_COLUMNS: &str = "id, received_at, processed, starred, trashed, document";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,6 +153,9 @@ pub trait Store: Send + Sync {
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError>;
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError>;
+
+    /// Mailboxes, flags, deletes.
+    fn mail_state(&self) -> &dyn MailState;
 
     /// The bytes of a stored part, by BLAKE3 (hex).
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -223,7 +237,7 @@ fn search_text(text: Option<&str>) -> Option<String> {
     text.map(crate::email::search_key)
 }
 
-/// An `emails` row (`id, received_at, processed, document`) as a `StoredEmail`.
+/// A row of `EMAIL_COLUMNS` as a `StoredEmail`.
 fn stored_email<R>(row: &R) -> Result<StoredEmail, StoreError>
 where
     R: sqlx::Row,
@@ -240,6 +254,8 @@ where
             .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
         received_at: from_micros(row.try_get("received_at")?),
         processed: row.try_get("processed")?,
+        starred: row.try_get("starred")?,
+        trashed: row.try_get("trashed")?,
         document: parse_document(&document)?,
     })
 }

@@ -12,8 +12,11 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::batch::Queue;
+use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
 use super::postgres_writer;
-use super::{EmailQuery, Inserted, PoolUsage, Store, StoreError, stored_email};
+use super::{
+    EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, stored_email,
+};
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -23,6 +26,7 @@ pub struct PostgresStore {
     /// Queue of the writer tasks.
     queue: Queue,
     writers: Mutex<Vec<JoinHandle<()>>>,
+    state: PostgresMailState,
 }
 
 impl PostgresStore {
@@ -41,10 +45,15 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let (queue, writers) = postgres_writer::start(&pool);
+        let state = PostgresMailState {
+            writer: pool.clone(),
+            readers: pool.clone(),
+        };
         Ok(Self {
             pool,
             queue,
             writers: Mutex::new(writers),
+            state,
         })
     }
 }
@@ -91,22 +100,46 @@ impl Store for PostgresStore {
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT id, received_at, processed, document FROM emails WHERE TRUE",
-        );
+        let (mut sql, flags, order) = match &query.mailbox {
+            // A mailbox lists through its own index, with its own flags.
+            Some(mailbox) => {
+                let mut sql = QueryBuilder::<Postgres>::new(format!(
+                    "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+                     FROM mailbox_emails m JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
+                ));
+                sql.push_bind(mailbox.clone());
+                let flags = ["m.is_read", "m.starred", "m.trashed"];
+                (sql, flags, "m.received_at DESC, m.email_id DESC")
+            }
+            None => {
+                let sql = QueryBuilder::<Postgres>::new(format!(
+                    "SELECT {EMAIL_COLUMNS} FROM emails e WHERE TRUE"
+                ));
+                let flags = ["e.processed", "e.starred", "e.trashed"];
+                (sql, flags, "e.received_at DESC, e.id DESC")
+            }
+        };
+        for (column, wanted) in flags
+            .into_iter()
+            .zip([query.read, query.starred, query.trashed])
+        {
+            if let Some(wanted) = wanted {
+                sql.push(format_args!(" AND {column} = ")).push_bind(wanted);
+            }
+        }
         if let Some(sender) = &query.from_email {
             // The index is on the digest (B-tree entries are bounded); the full value decides.
-            sql.push(" AND md5(from_email) = md5(")
+            sql.push(" AND md5(e.from_email) = md5(")
                 .push_bind(sender)
-                .push(") AND from_email = ")
+                .push(") AND e.from_email = ")
                 .push_bind(sender);
         }
         if let Some(subject) = &query.subject {
             // A literal LIKE pattern: the pg_trgm GIN index serves it for 3+ characters.
-            sql.push(" AND subject_folded LIKE ")
+            sql.push(" AND e.subject_folded LIKE ")
                 .push_bind(like_pattern(subject));
         }
-        sql.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+        sql.push(format_args!(" ORDER BY {order} LIMIT "))
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
             .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
@@ -115,12 +148,16 @@ impl Store for PostgresStore {
     }
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, received_at, processed, document FROM emails WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+        let sql = format!("SELECT {EMAIL_COLUMNS} FROM emails WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(stored_email).transpose()
+    }
+
+    fn mail_state(&self) -> &dyn MailState {
+        &self.state
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {

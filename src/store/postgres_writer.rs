@@ -15,9 +15,11 @@ use tokio::task::JoinHandle;
 use super::batch::{Job, Queue, Reply, next_batch};
 use super::postgres::{classify, parse_id};
 use super::{Inserted, StoreError, search_text, to_micros};
-use crate::email::NewEmail;
+use crate::email::{NewEmail, PartRef, part_refs};
 use crate::telemetry::{error_chain, metrics};
 
+/// Rows of one INSERT into `mailbox_emails` or `email_parts` (four parameters a row).
+const STATE_ROWS_PER_STATEMENT: usize = 1_000;
 /// Writer tasks; each holds one connection while it commits.
 const WRITERS: usize = 4;
 /// Rows of one blob INSERT: three parameters each, far under PostgreSQL's 65,535.
@@ -85,7 +87,27 @@ async fn commit_batch(pool: &PgPool, emails: &[Pending]) -> Vec<Result<Inserted,
     results
 }
 
+/// One email in its own transaction. A delete that dropped a blob this email reuses,
+/// between its blob insert and its parts, fails it with a foreign-key violation; the
+/// blob is gone by then, so a second attempt stores it anew.
 async fn insert_alone(
+    pool: &PgPool,
+    email: &NewEmail,
+    document: &str,
+) -> Result<Inserted, StoreError> {
+    match insert_once(pool, email, document).await {
+        Err(StoreError::Database(error)) if is_foreign_key_violation(&error) => {
+            insert_once(pool, email, document).await
+        }
+        result => result,
+    }
+}
+
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).as_deref() == Some("23503")
+}
+
+async fn insert_once(
     pool: &PgPool,
     email: &NewEmail,
     document: &str,
@@ -155,7 +177,61 @@ async fn insert_together_on(
         sql.push(" ON CONFLICT (blake3) DO NOTHING");
         sql.build().execute(&mut *conn).await?;
     }
+    let stored: Vec<&NewEmail> = emails
+        .iter()
+        .zip(&results)
+        .filter(|(_, inserted)| matches!(inserted, Inserted::New(_)))
+        .map(|((email, _), _)| *email)
+        .collect();
+    insert_state_rows(conn, &stored).await?;
     Ok(results)
+}
+
+/// The new emails' `mailbox_emails` and `email_parts` rows (after their blobs). Parts go
+/// in blob order, the order in which a delete locks blobs, so the two never deadlock.
+async fn insert_state_rows(
+    conn: &mut PgConnection,
+    emails: &[&NewEmail],
+) -> Result<(), sqlx::Error> {
+    let mailboxes: Vec<(&NewEmail, &String)> = emails
+        .iter()
+        .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
+        .collect();
+    for chunk in mailboxes.chunks(STATE_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) ",
+        );
+        sql.push_values(chunk, |mut row, (email, mailbox)| {
+            row.push_bind(mailbox.as_str())
+                .push_bind(email.id.to_string())
+                .push_bind(to_micros(email.received_at))
+                .push_bind(email.processed);
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
+    let mut parts: Vec<(String, PartRef)> = emails
+        .iter()
+        .flat_map(|email| {
+            let id = email.id.to_string();
+            part_refs(&email.document)
+                .into_iter()
+                .map(move |part| (id.clone(), part))
+        })
+        .collect();
+    parts.sort_by(|a, b| a.1.blake3.cmp(&b.1.blake3));
+    for chunk in parts.chunks(STATE_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "INSERT INTO email_parts (email_id, kind, position, blob) ",
+        );
+        sql.push_values(chunk, |mut row, (id, part)| {
+            row.push_bind(id.as_str())
+                .push_bind(part.kind.field())
+                .push_bind(part.position as i64)
+                .push_bind(part.blake3.as_str());
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn existing_id(

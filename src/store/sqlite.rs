@@ -20,10 +20,12 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
+use super::mail_state::SqliteMailState;
 use super::{
-    EmailQuery, Inserted, PoolUsage, Store, StoreError, search_text, stored_email, to_micros,
+    EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, search_text,
+    stored_email, to_micros,
 };
-use crate::email::{EmailId, NewEmail, StoredEmail};
+use crate::email::{EmailId, NewEmail, StoredEmail, part_refs};
 use crate::telemetry::{error_chain, metrics};
 
 /// Emails with at most this many part bytes share the batch's statements (their parts
@@ -36,6 +38,8 @@ const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 const INDEX_SUBJECTS_EVERY: usize = 128;
 /// Rows of one shared blob INSERT; emails with many parts take several statements.
 const BLOB_ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows of one INSERT into `mailbox_emails` or `email_parts` (four variables a row).
+const STATE_ROWS_PER_STATEMENT: usize = 1_000;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -46,6 +50,8 @@ pub struct SqliteStore {
     queue: Queue,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     options: SqliteConnectOptions,
+    /// Flag changes and deletes, on a connection of their own.
+    state: SqliteMailState,
 }
 
 impl SqliteStore {
@@ -60,6 +66,13 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
 
+        let state = SqliteMailState {
+            writer: SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?,
+            readers: readers.clone(),
+        };
         let (queue, jobs) = Queue::new();
         let task = tokio::spawn(run_writer(writer, jobs));
         Ok(Self {
@@ -67,6 +80,7 @@ impl SqliteStore {
             queue,
             writer: Mutex::new(Some(task)),
             options,
+            state,
         })
     }
 }
@@ -267,7 +281,60 @@ async fn insert_together(
         sql.push(" ON CONFLICT (blake3) DO NOTHING");
         sql.build().execute(&mut *conn).await?;
     }
+    let stored: Vec<&NewEmail> = which
+        .iter()
+        .map(|&i| &emails[i].0)
+        .zip(&results)
+        .filter(|(_, inserted)| matches!(inserted, Inserted::New(_)))
+        .map(|(email, _)| email)
+        .collect();
+    insert_state_rows(conn, &stored).await?;
     Ok(results)
+}
+
+/// The new emails' `mailbox_emails` and `email_parts` rows (after their blobs).
+async fn insert_state_rows(
+    conn: &mut SqliteConnection,
+    emails: &[&NewEmail],
+) -> Result<(), sqlx::Error> {
+    let mailboxes: Vec<(&NewEmail, &String)> = emails
+        .iter()
+        .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
+        .collect();
+    for chunk in mailboxes.chunks(STATE_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) ",
+        );
+        sql.push_values(chunk, |mut row, (email, mailbox)| {
+            row.push_bind((*mailbox).clone())
+                .push_bind(email.id.to_string())
+                .push_bind(to_micros(email.received_at))
+                .push_bind(email.processed);
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
+    let parts: Vec<(String, crate::email::PartRef)> = emails
+        .iter()
+        .flat_map(|email| {
+            let id = email.id.to_string();
+            part_refs(&email.document)
+                .into_iter()
+                .map(move |part| (id.clone(), part))
+        })
+        .collect();
+    for chunk in parts.chunks(STATE_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO email_parts (email_id, kind, position, blob) ",
+        );
+        sql.push_values(chunk, |mut row, (id, part)| {
+            row.push_bind(id.clone())
+                .push_bind(part.kind.field())
+                .push_bind(part.position as i64)
+                .push_bind(part.blake3.clone());
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Adds every email past the index's mark to the trigram index, and moves the mark, in
@@ -332,6 +399,7 @@ async fn insert_one(
         .execute(&mut *conn)
         .await?;
     }
+    insert_state_rows(conn, &[&*email]).await?;
     Ok(Inserted::New(email.id))
 }
 
@@ -362,12 +430,16 @@ impl Store for SqliteStore {
     }
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, received_at, processed, document FROM emails WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&self.readers)
-                .await?;
+        let sql = format!("SELECT {EMAIL_COLUMNS} FROM emails WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
         row.as_ref().map(stored_email).transpose()
+    }
+
+    fn mail_state(&self) -> &dyn MailState {
+        &self.state
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -408,6 +480,7 @@ impl Store for SqliteStore {
         if let Some(task) = self.writer.lock().await.take() {
             let _ = task.await;
         }
+        self.state.writer.close().await;
         self.readers.close().await;
     }
 

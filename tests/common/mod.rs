@@ -25,6 +25,7 @@ pub const UNLIMITED: &[(&str, &str)] = &[
     ("RATE_LIMIT_LIST", "off"),
     ("RATE_LIMIT_GET", "off"),
     ("RATE_LIMIT_ATTACHMENT", "off"),
+    ("RATE_LIMIT_MODIFY", "off"),
     ("RATE_LIMIT_GLOBAL", "off"),
 ];
 

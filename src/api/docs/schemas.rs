@@ -107,7 +107,24 @@ pub struct Email {
     /// When mailroom received it: ISO 8601, UTC, milliseconds.
     #[schema(example = "2024-11-14T12:12:45.123Z")]
     pub received_at: String,
+    /// Read: in every mailbox of the email, or in the one asked for with `?mailbox=`.
     pub processed: bool,
+    /// Starred in any of its mailboxes (or in the one asked for).
+    pub starred: bool,
+    /// In the trash of every one of its mailboxes (or of the one asked for).
+    pub trashed: bool,
+    /// `GET /emails/<id>` only: each mailbox the email is in, with its flags there.
+    pub mailboxes: Option<Vec<MailboxState>>,
+}
+
+/// One mailbox of an email, with the email's flags there.
+#[derive(ToSchema)]
+pub struct MailboxState {
+    #[schema(example = "ana@example.org")]
+    pub address: String,
+    pub read: bool,
+    pub starred: bool,
+    pub trashed: bool,
 }
 
 /// A stored attachment or inline: metadata and where to download the bytes.

@@ -76,7 +76,8 @@ async fn receive(
         .map_err(|error| counted(body_error(error)))?;
     metrics::ingest_stage(PROVIDER, "read", started.elapsed());
     let parsing = Instant::now();
-    let email = parse(&body.bytes, intake.limits).await.map_err(counted)?;
+    let mut email = parse(&body.bytes, intake.limits).await.map_err(counted)?;
+    email.keep_mailboxes_in(&state.settings.outbound.sender_domains);
     metrics::ingest_stage(PROVIDER, "parse", parsing.elapsed());
     // The body's share of the budget is held until the email is stored: its decoded
     // parts are the same size.

@@ -12,7 +12,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use crate::email::StoredEmail;
-use crate::store::{EmailQuery, StoreError, stored_email};
+use crate::store::mail_state::MAILBOX_FLAGS;
+use crate::store::{EMAIL_COLUMNS, EmailQuery, StoreError, stored_email};
 
 /// A phrase with fewer index matches than this is listed from its matches alone.
 const RARE_MATCHES: usize = 500;
@@ -36,6 +37,9 @@ enum Candidates {
 
 impl SqliteStore {
     pub(super) async fn list(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
+        if let Some(mailbox) = &query.mailbox {
+            return self.mailbox_page(query, mailbox).await;
+        }
         let Some(subject) = query.subject.as_deref().filter(|s| uses_trigram_index(s)) else {
             return self.page(query, Candidates::All).await;
         };
@@ -77,10 +81,9 @@ impl SqliteStore {
         query: &EmailQuery,
         candidates: Candidates,
     ) -> Result<Vec<StoredEmail>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT id, received_at, processed, document FROM emails \
-             WHERE rowid IN (SELECT emails.rowid FROM ",
-        );
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {EMAIL_COLUMNS} FROM emails WHERE rowid IN (SELECT emails.rowid FROM "
+        ));
         // CROSS JOIN keeps the candidates the outer loop: only their rows are read.
         match candidates {
             // Newest first through an index that carries the subject: a short subject is
@@ -102,15 +105,16 @@ impl SqliteStore {
                 and_unindexed(&mut sql)
             }
         };
-        if let Some(sender) = &query.from_email {
-            sql.push(" AND emails.from_email = ")
-                .push_bind(sender.clone());
-        }
-        if let Some(subject) = &query.subject {
-            // The literal check itself; behind the index it only rechecks the candidates.
-            sql.push(" AND instr(emails.subject_folded, ")
-                .push_bind(subject.clone())
-                .push(") > 0");
+        push_filters(&mut sql, query, "emails");
+        for (column, wanted) in [
+            ("processed", query.read),
+            ("starred", query.starred),
+            ("trashed", query.trashed),
+        ] {
+            if let Some(wanted) = wanted {
+                sql.push(format_args!(" AND emails.{column} = "))
+                    .push_bind(wanted);
+            }
         }
         sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
@@ -119,6 +123,53 @@ impl SqliteStore {
             .push(") ORDER BY received_at DESC, id DESC");
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
+    }
+}
+
+impl SqliteStore {
+    /// One page of a mailbox, newest first, through its own index; the flags shown and
+    /// filtered are that mailbox's.
+    async fn mailbox_page(
+        &self,
+        query: &EmailQuery,
+        mailbox: &str,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+             FROM mailbox_emails m CROSS JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
+        ));
+        sql.push_bind(mailbox.to_owned());
+        for (column, wanted) in [
+            ("is_read", query.read),
+            ("starred", query.starred),
+            ("trashed", query.trashed),
+        ] {
+            if let Some(wanted) = wanted {
+                sql.push(format_args!(" AND m.{column} = "))
+                    .push_bind(wanted);
+            }
+        }
+        push_filters(&mut sql, query, "e");
+        sql.push(" ORDER BY m.received_at DESC, m.email_id DESC LIMIT ")
+            .push_bind(i64::from(query.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        rows.iter().map(stored_email).collect()
+    }
+}
+
+/// The sender and subject filters, on the `emails` row named `table`.
+fn push_filters(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, table: &str) {
+    if let Some(sender) = &query.from_email {
+        sql.push(format_args!(" AND {table}.from_email = "))
+            .push_bind(sender.clone());
+    }
+    if let Some(subject) = &query.subject {
+        // The literal check itself; behind the index it only rechecks the candidates.
+        sql.push(format_args!(" AND instr({table}.subject_folded, "))
+            .push_bind(subject.clone())
+            .push(") > 0");
     }
 }
 

@@ -1,0 +1,346 @@
+//! Mail state on both engines (DESIGN §7): mailboxes, per-mailbox flags, deletes that
+//! drop unshared blobs, and the background filing of emails stored before mailboxes.
+//!
+//! The SQL is the same on both engines (SQLite takes `$N` parameters too) but for a few
+//! fragments: id lists are bound as one JSON array (so no statement runs into a
+//! variable limit) and read by each engine's JSON function. `mail_state!` implements
+//! the trait for each engine; SQLite writes under `BEGIN IMMEDIATE` (one writer at a
+//! time, so a delete and an ingest never interleave), PostgreSQL locks the blobs a
+//! delete may drop (see `LOCK_BLOBS`).
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{AssertSqlSafe, Connection as _, Row as _};
+
+use super::{StoreError, stored_email};
+use crate::email::{EmailId, FlagChange, MailboxCount, MailboxFlags, PartRef, StoredEmail};
+
+/// An email the background pass files: its mailboxes and its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filed {
+    pub id: EmailId,
+    pub mailboxes: Vec<String>,
+    pub parts: Vec<PartRef>,
+}
+
+/// Mail-state use cases, behind `Store::mail_state`.
+#[async_trait]
+pub trait MailState: Send + Sync {
+    /// The email with the flags of `mailbox`; `None` when it is not in that mailbox.
+    async fn email_in(&self, id: EmailId, mailbox: &str)
+    -> Result<Option<StoredEmail>, StoreError>;
+    /// The mailboxes the email is in, with their flags, by address.
+    async fn mailboxes_of(&self, id: EmailId) -> Result<Vec<MailboxFlags>, StoreError>;
+    /// Every mailbox with its counts, by address.
+    async fn mailboxes(&self) -> Result<Vec<MailboxCount>, StoreError>;
+    /// Applies `change` in every mailbox of each email, or in `mailbox` alone; answers
+    /// how many of `ids` were found (in `mailbox`, when given).
+    async fn set_flags(
+        &self,
+        ids: &[EmailId],
+        mailbox: Option<&str>,
+        change: FlagChange,
+    ) -> Result<u64, StoreError>;
+    /// Deletes the emails, their mailbox entries and parts, and the blobs no other email
+    /// uses, in one transaction; answers how many were found.
+    async fn delete(&self, ids: &[EmailId]) -> Result<u64, StoreError>;
+    /// Where the background filing stands: the last id filed, or `None` once done.
+    async fn filing_mark(&self) -> Result<Option<String>, StoreError>;
+    /// Up to `limit` emails with ids past `after`, by id.
+    async fn emails_after(&self, after: &str, limit: u32) -> Result<Vec<StoredEmail>, StoreError>;
+    /// Files `emails` (rows that exist already are kept) and moves the mark to `mark`,
+    /// or marks the filing done.
+    async fn file(&self, emails: &[Filed], mark: Option<&str>) -> Result<(), StoreError>;
+}
+
+pub(super) struct SqliteMailState {
+    /// Writes: one connection, so flag changes queue here rather than at the file lock.
+    pub writer: SqlitePool,
+    pub readers: SqlitePool,
+}
+
+pub(super) struct PostgresMailState {
+    pub writer: PgPool,
+    pub readers: PgPool,
+}
+
+/// The flag columns `stored_email` reads, for a query on `emails e`.
+pub(super) const SUMMARY_FLAGS: &str = "e.processed, e.starred, e.trashed";
+/// The same, for a query through `mailbox_emails m`: that mailbox's flags.
+pub(super) const MAILBOX_FLAGS: &str =
+    "m.is_read AS processed, m.starred AS starred, m.trashed AS trashed";
+
+const SET_IN_MAILBOXES: &str = "UPDATE mailbox_emails SET is_read = coalesce($2, is_read), \
+     starred = coalesce($3, starred), trashed = coalesce($4, trashed) WHERE email_id IN ({ids})";
+/// Emails in no mailbox keep their flags on their row alone.
+const SET_UNFILED: &str = "UPDATE emails SET processed = coalesce($2, processed), \
+     starred = coalesce($3, starred), trashed = coalesce($4, trashed) \
+     WHERE id IN ({ids}) AND NOT EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id)";
+/// Read in every mailbox, starred in any, trashed in every.
+const SUMMARISE: &str = "UPDATE emails SET \
+     processed = NOT EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id AND NOT m.is_read), \
+     starred = EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id AND m.starred), \
+     trashed = NOT EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id AND NOT m.trashed) \
+     WHERE id IN ({ids}) AND EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id)";
+const BLOBS_OF: &str = "SELECT DISTINCT blob FROM email_parts WHERE email_id IN ({ids})";
+const DELETE_EMAILS: &str = "DELETE FROM emails WHERE id IN ({ids})";
+/// PostgreSQL: an ingest that reuses one of these blobs holds a key-share lock on it
+/// (the foreign key of its `email_parts` row) until it commits, so this waits for it;
+/// the DELETE that follows is a new statement, which sees that ingest's rows. An ingest
+/// that comes after waits for this transaction instead, and retries (see its writer).
+const LOCK_BLOBS: &str =
+    "SELECT blake3 FROM blobs WHERE blake3 IN ({ids}) ORDER BY blake3 FOR UPDATE";
+const DELETE_UNUSED_BLOBS: &str = "DELETE FROM blobs WHERE blake3 IN ({ids}) \
+     AND NOT EXISTS (SELECT 1 FROM email_parts p WHERE p.blob = blobs.blake3)";
+/// SQLite: rowids of deleted emails can be handed out again, so the subject index's
+/// mark must never stay above the largest rowid, or a new email would be taken as
+/// indexed.
+const LOWER_SUBJECT_MARK: &str = "UPDATE subject_index_progress \
+     SET indexed_up_to = min(indexed_up_to, (SELECT coalesce(max(rowid), 0) FROM emails))";
+const MAILBOX_COUNTS: &str = "SELECT mailbox, count(*) AS total, \
+     sum(CASE WHEN is_read THEN 0 ELSE 1 END) AS unread \
+     FROM mailbox_emails WHERE NOT trashed GROUP BY mailbox ORDER BY mailbox";
+const MAILBOXES_OF: &str = "SELECT mailbox, is_read, starred, trashed FROM mailbox_emails \
+     WHERE email_id = $1 ORDER BY mailbox";
+const FILE_MAILBOX: &str = "INSERT INTO mailbox_emails \
+     (mailbox, email_id, received_at, is_read, starred, trashed) \
+     SELECT $1, id, received_at, processed, starred, trashed FROM emails WHERE id = $2 \
+     ON CONFLICT DO NOTHING";
+/// Only parts whose blob is there: a part that never had bytes has nothing to drop.
+const FILE_PART: &str = "INSERT INTO email_parts (email_id, kind, position, blob) \
+     SELECT $1, $2, $3, blake3 FROM blobs WHERE blake3 = $4 ON CONFLICT DO NOTHING";
+
+/// An id list as the JSON array the `{ids}` fragments read.
+fn json_ids<T: ToString>(ids: &[T]) -> String {
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    serde_json::to_string(&texts).expect("strings serialize")
+}
+
+/// The mail-state use cases for one engine: its `{ids}` fragment, the statement that
+/// starts a write transaction, and the extra steps of a delete.
+macro_rules! mail_state {
+    ($store:ident, ids = $ids:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr) => {
+        impl $store {
+            fn sql(template: &str) -> AssertSqlSafe<String> {
+                AssertSqlSafe(template.replace("{ids}", $ids))
+            }
+        }
+
+        #[async_trait]
+        impl MailState for $store {
+            async fn email_in(
+                &self,
+                id: EmailId,
+                mailbox: &str,
+            ) -> Result<Option<StoredEmail>, StoreError> {
+                let sql = format!(
+                    "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+                     FROM mailbox_emails m JOIN emails e ON e.id = m.email_id \
+                     WHERE m.mailbox = $1 AND m.email_id = $2"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(mailbox)
+                    .bind(id.to_string())
+                    .fetch_optional(&self.readers)
+                    .await?;
+                row.as_ref().map(stored_email).transpose()
+            }
+
+            async fn mailboxes_of(&self, id: EmailId) -> Result<Vec<MailboxFlags>, StoreError> {
+                let rows = sqlx::query(MAILBOXES_OF)
+                    .bind(id.to_string())
+                    .fetch_all(&self.readers)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(MailboxFlags {
+                            address: row.try_get("mailbox")?,
+                            read: row.try_get("is_read")?,
+                            starred: row.try_get("starred")?,
+                            trashed: row.try_get("trashed")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn mailboxes(&self) -> Result<Vec<MailboxCount>, StoreError> {
+                let rows = sqlx::query(MAILBOX_COUNTS).fetch_all(&self.readers).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(MailboxCount {
+                            address: row.try_get("mailbox")?,
+                            total: row.try_get::<i64, _>("total")? as u64,
+                            unread: row.try_get::<i64, _>("unread")? as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_flags(
+                &self,
+                ids: &[EmailId],
+                mailbox: Option<&str>,
+                change: FlagChange,
+            ) -> Result<u64, StoreError> {
+                let ids = json_ids(ids);
+                let mut conn = self.writer.acquire().await?;
+                let mut tx = conn.begin_with($begin).await?;
+                let filed = match mailbox {
+                    Some(mailbox) => {
+                        let sql = format!("{SET_IN_MAILBOXES} AND mailbox = $5");
+                        sqlx::query(Self::sql(&sql))
+                            .bind(&ids)
+                            .bind(change.read)
+                            .bind(change.starred)
+                            .bind(change.trashed)
+                            .bind(mailbox)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                    }
+                    None => {
+                        sqlx::query(Self::sql(SET_IN_MAILBOXES))
+                            .bind(&ids)
+                            .bind(change.read)
+                            .bind(change.starred)
+                            .bind(change.trashed)
+                            .execute(&mut *tx)
+                            .await?;
+                        0
+                    }
+                };
+                let unfiled = match mailbox {
+                    Some(_) => 0,
+                    None => sqlx::query(Self::sql(SET_UNFILED))
+                        .bind(&ids)
+                        .bind(change.read)
+                        .bind(change.starred)
+                        .bind(change.trashed)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                };
+                let summarised = sqlx::query(Self::sql(SUMMARISE))
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(if mailbox.is_some() {
+                    filed
+                } else {
+                    unfiled + summarised
+                })
+            }
+
+            async fn delete(&self, ids: &[EmailId]) -> Result<u64, StoreError> {
+                let ids = json_ids(ids);
+                let mut conn = self.writer.acquire().await?;
+                let mut tx = conn.begin_with($begin).await?;
+                let blobs: Vec<String> = sqlx::query_scalar(Self::sql(BLOBS_OF))
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query(Self::sql(DELETE_EMAILS))
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if let Some(after) = $after {
+                    sqlx::query(after).execute(&mut *tx).await?;
+                }
+                let filed: bool = sqlx::query_scalar("SELECT done FROM mail_state_backfill")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                // Until every email's parts are filed, a blob may have users not listed.
+                if filed && !blobs.is_empty() {
+                    let blobs = json_ids(&blobs);
+                    if let Some(lock) = $lock {
+                        sqlx::query(Self::sql(lock))
+                            .bind(&blobs)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query(Self::sql(DELETE_UNUSED_BLOBS))
+                        .bind(&blobs)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn filing_mark(&self) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query("SELECT after_id, done FROM mail_state_backfill")
+                    .fetch_one(&self.readers)
+                    .await?;
+                let done: bool = row.try_get("done")?;
+                Ok((!done).then(|| row.try_get("after_id")).transpose()?)
+            }
+
+            async fn emails_after(
+                &self,
+                after: &str,
+                limit: u32,
+            ) -> Result<Vec<StoredEmail>, StoreError> {
+                let sql = format!(
+                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.document FROM emails e \
+                     WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.readers)
+                    .await?;
+                rows.iter().map(stored_email).collect()
+            }
+
+            async fn file(&self, emails: &[Filed], mark: Option<&str>) -> Result<(), StoreError> {
+                let mut conn = self.writer.acquire().await?;
+                let mut tx = conn.begin_with($begin).await?;
+                for email in emails {
+                    let id = email.id.to_string();
+                    for mailbox in &email.mailboxes {
+                        sqlx::query(FILE_MAILBOX)
+                            .bind(mailbox)
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for part in &email.parts {
+                        sqlx::query(FILE_PART)
+                            .bind(&id)
+                            .bind(part.kind.field())
+                            .bind(part.position as i64)
+                            .bind(&part.blake3)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                sqlx::query("UPDATE mail_state_backfill SET after_id = $1, done = $2")
+                    .bind(mark.unwrap_or_default())
+                    .bind(mark.is_none())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+mail_state!(
+    SqliteMailState,
+    ids = "SELECT value FROM json_each($1)",
+    begin = "BEGIN IMMEDIATE",
+    lock_blobs = None::<&str>,
+    after_delete = Some(LOWER_SUBJECT_MARK)
+);
+mail_state!(
+    PostgresMailState,
+    ids = "SELECT value FROM json_array_elements_text($1::json)",
+    begin = "BEGIN",
+    lock_blobs = Some(LOCK_BLOBS),
+    after_delete = None::<&str>
+);
