@@ -120,10 +120,38 @@ pub struct NewEmail {
     /// The mailboxes it is filed in (`mailbox_address` forms, no duplicates): every
     /// recipient as parsed, narrowed to the `DOMINIO` domains by `keep_mailboxes_in`.
     pub mailboxes: Vec<String>,
+    /// What search reads besides the subject.
+    pub search: SearchColumns,
     /// Every payload field except the parts' base64 content (parts hold `PartMeta`).
     pub document: Map<String, Value>,
     /// Decoded part bytes keyed by BLAKE3 (hex), each stored once.
     pub blobs: Vec<(String, Vec<u8>)>,
+}
+
+/// The columns search reads (DESIGN §7), besides the subject and the receive time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchColumns {
+    /// `search::text::indexed_words` of every searchable field.
+    pub words: String,
+    /// Case-folded sender, name and address, for `from:`.
+    pub sender: Option<String>,
+    /// Case-folded recipients, names and addresses, for `to:`.
+    pub recipients: Option<String>,
+    /// Parts of the `attachments` list (inlines do not count), for `has:attachment`.
+    pub attachments: u32,
+}
+
+/// The stored size of an email, for `larger:` and `smaller:`: its document as JSON and
+/// the bytes of its distinct parts.
+pub fn stored_size(document_json_bytes: usize, document: &Map<String, Value>) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    let parts: u64 = [PartKind::Attachment, PartKind::Inline]
+        .into_iter()
+        .flat_map(|kind| parts_of(document, kind))
+        .filter(|(_, part)| seen.insert(part.blake3.clone()))
+        .map(|(_, part)| part.size)
+        .sum();
+    document_json_bytes as u64 + parts
 }
 
 impl NewEmail {

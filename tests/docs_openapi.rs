@@ -177,7 +177,8 @@ async fn the_spec_is_openapi_3_1_with_bearer_auth_errors_and_limits(engine: Engi
             "mailbox",
             "processed",
             "starred",
-            "trashed"
+            "trashed",
+            "q"
         ]
     );
 

@@ -279,8 +279,15 @@ async fn emails_stored_before_mailboxes_are_filed(engine: Engine) {
         .set_flags(&old[..1], None, READ)
         .await
         .unwrap();
+    store.migrate().await.unwrap(); // the old emails are in the word index too
     forget_filing(engine, &db.url).await;
     assert!(store.mail_state().mailboxes().await.unwrap().is_empty());
+    let by_word = EmailQuery {
+        limit: 1,
+        search: Some(mailroom::search::parse("hi from:sender").unwrap()),
+        ..EmailQuery::default()
+    };
+    assert!(store.list_emails(&by_word).await.unwrap().is_empty());
 
     // Not filed yet: the blob has users that `email_parts` does not list.
     let blob = email(&["ana@x.org"], "b2xk").blobs[0].0.clone();
@@ -291,6 +298,7 @@ async fn emails_stored_before_mailboxes_are_filed(engine: Engine) {
     let counts = store.mail_state().mailboxes().await.unwrap();
     assert_eq!((counts[0].total, counts[0].unread), (449, 448));
     assert!(store.mail_state().filing_mark().await.unwrap().is_none());
+    assert_eq!(store.list_emails(&by_word).await.unwrap().len(), 1);
     store.mail_state().delete(&old[..449]).await.unwrap();
     assert_eq!(store.blob(&blob).await.unwrap(), None);
     store.close().await;
@@ -331,17 +339,22 @@ async fn forget_filing(engine: Engine, url: &str) {
         "DELETE FROM mailbox_emails",
         "DELETE FROM email_parts",
         "UPDATE mail_state_backfill SET done = false, after_id = ''",
+        "UPDATE emails SET sender_folded = NULL, recipients_folded = NULL",
     ];
+    let search = match engine {
+        Engine::Sqlite => "DELETE FROM email_words",
+        Engine::Postgres => "UPDATE emails SET words = NULL",
+    };
     match engine {
         Engine::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            for sql in statements {
+            for sql in statements.into_iter().chain([search]) {
                 sqlx::query(sql).execute(&mut conn).await.unwrap();
             }
         }
         Engine::Postgres => {
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            for sql in statements {
+            for sql in statements.into_iter().chain([search]) {
                 sqlx::query(sql).execute(&mut conn).await.unwrap();
             }
         }

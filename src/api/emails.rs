@@ -12,6 +12,7 @@ use super::presenter::{email_json, list_item_json};
 use crate::api::AppState;
 use crate::email::{EmailId, search_key};
 use crate::error::ApiError;
+use crate::search::{Condition, Flag};
 use crate::security::auth::Authenticated;
 use crate::store::EmailQuery;
 
@@ -38,6 +39,7 @@ pub struct ListParams {
     processed: Option<String>,
     starred: Option<String>,
     trashed: Option<String>,
+    q: Option<String>,
 }
 
 /// A flag filter: `true` or `false` (`1`/`0` too); empty or absent is no filter.
@@ -68,6 +70,31 @@ impl ListParams {
                 ApiError::bad_request("Invalid skip", "skip must be a whole number, 0 or more")
             })?,
         };
+        // No stored text holds U+0000 (PostgreSQL cannot), so a filter with one would be
+        // dropped to nothing and match everything: refuse it instead.
+        if [&self.subject, &self.from_email, &self.q]
+            .iter()
+            .any(|text| text.as_deref().is_some_and(|t| t.contains('\0')))
+        {
+            return Err(ApiError::bad_request(
+                "Invalid filter",
+                "subject, from_email and q cannot contain U+0000",
+            ));
+        }
+        let search = match self.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                crate::search::parse(text)
+                    .map_err(|error| ApiError::bad_request("Invalid query", error.to_string()))?,
+            ),
+        };
+        let asks_for_trash = search.as_ref().is_some_and(|query| {
+            query
+                .terms
+                .iter()
+                .any(|term| term.condition == Condition::Is(Flag::Trashed))
+        });
+        let trashed = flag_filter("trashed", self.trashed.as_deref())?;
         // The subject is a literal substring, spaces included; the address is trimmed.
         let filter = |value: Option<&str>| value.map(search_key).filter(|v| !v.is_empty());
         Ok(EmailQuery {
@@ -78,8 +105,9 @@ impl ListParams {
             mailbox: parse_mailbox(self.mailbox.as_deref())?,
             read: flag_filter("processed", self.processed.as_deref())?,
             starred: flag_filter("starred", self.starred.as_deref())?,
-            // Trashed mail is hidden unless asked for.
-            trashed: Some(flag_filter("trashed", self.trashed.as_deref())?.unwrap_or(false)),
+            // Trashed mail is hidden unless asked for, here or in `q`.
+            trashed: trashed.or((!asks_for_trash).then_some(false)),
+            search,
         })
     }
 }
@@ -100,11 +128,12 @@ impl ListParams {
         ("mailbox" = Option<String>, Query, description = "Only this mailbox (an address; `+tag` and case are ignored); the flags shown are this mailbox's"),
         ("processed" = Option<bool>, Query, description = "Only read (`true`) or unread (`false`) emails"),
         ("starred" = Option<bool>, Query, description = "Only starred or unstarred emails"),
-        ("trashed" = Option<bool>, Query, description = "`true`: only the trash; default `false`: trashed emails are hidden"),
+        ("trashed" = Option<bool>, Query, description = "`true`: only the trash; default `false`: trashed emails are hidden (unless `q` has `is:trashed`)"),
+        ("q" = Option<String>, Query, description = "A search: words and `\"phrases\"` of subject, sender, recipients, body and part names (case and accents ignored), `from:` `to:` `subject:` (substrings), `mailbox:`, `has:attachment`, `is:unread|read|starred|trashed`, `before:`/`after:` (YYYY-MM-DD, UTC), `larger:`/`smaller:` (10MB, 500KB); `-` negates a term; all terms must match"),
     ),
     responses(
         (status = 200, description = "One page", body = super::docs::schemas::EmailList),
-        (status = 400, description = "`limit` or `skip` is not a whole number, a flag filter is not true/false, or the mailbox is not an address", body = super::docs::ErrorBody),
+        (status = 400, description = "`limit` or `skip` is not a whole number, a flag filter is not true/false, the mailbox is not an address, or `q` does not parse (`\"error\":\"Invalid query\"`, the message says where and why)", body = super::docs::ErrorBody),
     )
 )]
 async fn list(

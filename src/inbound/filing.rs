@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::email::{mailboxes_in, part_refs};
+use super::search_fields::search_columns;
+use crate::email::{mailboxes_in, part_refs, stored_size};
 use crate::store::{Filed, Store, StoreError};
 use crate::telemetry::error_chain;
 
@@ -45,6 +46,8 @@ pub async fn file_some(store: &dyn Store, domains: &[String]) -> Result<bool, St
             id: email.id,
             mailboxes: mailboxes_in(super::improvmx::mailboxes(&email.document), domains),
             parts: part_refs(&email.document),
+            search: search_columns(&email.document),
+            size: stored_size(json_bytes(&email.document), &email.document),
         })
         .collect();
     if after.is_empty() && last.is_some() {
@@ -58,4 +61,9 @@ pub async fn file_some(store: &dyn Store, domains: &[String]) -> Result<bool, St
         tracing::info!("every stored email is filed in its mailboxes");
     }
     Ok(done)
+}
+
+/// The length of the document as the store serializes it.
+fn json_bytes(document: &serde_json::Map<String, serde_json::Value>) -> usize {
+    serde_json::to_string(document).map_or(0, |json| json.len())
 }

@@ -91,6 +91,7 @@ pub fn parse_within(
             .and_then(Value::as_str)
             .map(str::to_owned),
         mailboxes: mailboxes(&document),
+        search: super::search_fields::search_columns(&document),
         document,
         blobs,
     })

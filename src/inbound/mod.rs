@@ -4,3 +4,4 @@
 pub mod filing;
 pub mod improvmx;
 mod raw_parts;
+pub mod search_fields;

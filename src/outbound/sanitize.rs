@@ -1,14 +1,12 @@
 //! HTML bodies cut down to a small, safe subset with ammonia; the links they carried and
 //! the text a reader will see.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ammonia::{Builder, UrlRelative};
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+
+use crate::search::text::html_text;
 
 /// The only tags that survive.
 pub const ALLOWED_TAGS: &[&str] = &[
@@ -53,44 +51,8 @@ pub fn sanitize_html(input: &str) -> SanitizedHtml {
         .clean(input)
         .to_string();
     let hrefs = hrefs.lock().map(|h| h.clone()).unwrap_or_default();
-    let text = html_text(&html);
+    let text = html_text(&html, INLINE_TAGS);
     SanitizedHtml { html, hrefs, text }
-}
-
-/// The text of an HTML fragment, by html5ever's tokenizer (so entities decode as a
-/// browser decodes them). Meant for ammonia's output: no script or style is left whose
-/// content would be taken for text.
-pub fn html_text(html: &str) -> String {
-    let queue = BufferQueue::default();
-    queue.push_back(html.into());
-    let tokenizer = Tokenizer::new(TextSink::default(), TokenizerOpts::default());
-    let _ = tokenizer.feed(&queue);
-    tokenizer.end();
-    tokenizer.sink.text.take()
-}
-
-#[derive(Default)]
-struct TextSink {
-    text: RefCell<String>,
-}
-
-impl TokenSink for TextSink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut text = self.text.borrow_mut();
-        match token {
-            Token::CharacterTokens(chars) => text.push_str(&chars),
-            Token::TagToken(tag)
-                if !INLINE_TAGS.contains(&&*tag.name)
-                    && (tag.kind == TagKind::StartTag || tag.name != *"br") =>
-            {
-                text.push('\n');
-            }
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
 }
 
 #[cfg(test)]

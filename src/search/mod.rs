@@ -4,6 +4,7 @@
 //! SQL. It imports nothing above it.
 
 mod parser;
+pub mod text;
 
 use chrono::NaiveDate;
 

@@ -14,7 +14,11 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
 use super::{StoreError, stored_email};
-use crate::email::{EmailId, FlagChange, MailboxCount, MailboxFlags, PartRef, StoredEmail};
+use sqlx::{PgConnection, SqliteConnection};
+
+use crate::email::{
+    EmailId, FlagChange, MailboxCount, MailboxFlags, PartRef, SearchColumns, StoredEmail,
+};
 
 /// An email the background pass files: its mailboxes and its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,9 @@ pub struct Filed {
     pub id: EmailId,
     pub mailboxes: Vec<String>,
     pub parts: Vec<PartRef>,
+    pub search: SearchColumns,
+    /// `email::stored_size`.
+    pub size: u64,
 }
 
 /// Mail-state use cases, behind `Store::mail_state`.
@@ -119,8 +126,66 @@ fn json_ids<T: ToString>(ids: &[T]) -> String {
 
 /// The mail-state use cases for one engine: its `{ids}` fragment, the statement that
 /// starts a write transaction, and the extra steps of a delete.
+const FILE_SEARCH_COLUMNS: &str = "UPDATE emails SET sender_folded = $2, recipients_folded = $3, \
+     attachment_count = $4, size_bytes = $5 WHERE id = $1";
+
+/// Runs `FILE_SEARCH_COLUMNS` for `email` on `conn` (either engine).
+macro_rules! file_search_columns {
+    ($conn:expr, $id:expr, $email:expr) => {
+        sqlx::query(FILE_SEARCH_COLUMNS)
+            .bind($id)
+            .bind($email.search.sender.as_deref())
+            .bind($email.search.recipients.as_deref())
+            .bind(i64::from($email.search.attachments))
+            .bind($email.size as i64)
+            .execute($conn)
+            .await?
+    };
+}
+
+/// SQLite: the search columns of an email filed late, and its words; an email stored
+/// below the index's mark joins the word index here, once.
+async fn file_search_sqlite(conn: &mut SqliteConnection, email: &Filed) -> Result<(), sqlx::Error> {
+    let id = email.id.to_string();
+    file_search_columns!(&mut *conn, &id, email);
+    let added = sqlx::query(
+        "INSERT INTO email_words (email_rowid, words) SELECT rowid, $2 FROM emails WHERE id = $1 \
+         ON CONFLICT (email_rowid) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&email.search.words)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if added == 1 {
+        sqlx::query(
+            "INSERT INTO emails_words (rowid, words) SELECT email_rowid, words FROM email_words \
+             WHERE email_rowid = (SELECT rowid FROM emails WHERE id = $1) \
+             AND email_rowid <= (SELECT indexed_up_to FROM subject_index_progress)",
+        )
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the search columns and word vector of an email filed late.
+async fn file_search_postgres(conn: &mut PgConnection, email: &Filed) -> Result<(), sqlx::Error> {
+    let id = email.id.to_string();
+    file_search_columns!(&mut *conn, &id, email);
+    sqlx::query(
+        "UPDATE emails SET words = to_tsvector('simple', $2) WHERE id = $1 AND words IS NULL",
+    )
+    .bind(&id)
+    .bind(&email.search.words)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 macro_rules! mail_state {
-    ($store:ident, ids = $ids:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr) => {
+    ($store:ident, ids = $ids:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr, file_search = $file_search:path) => {
         impl $store {
             fn sql(template: &str) -> AssertSqlSafe<String> {
                 AssertSqlSafe(template.replace("{ids}", $ids))
@@ -317,6 +382,7 @@ macro_rules! mail_state {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    $file_search(&mut *tx, email).await?;
                 }
                 sqlx::query("UPDATE mail_state_backfill SET after_id = $1, done = $2")
                     .bind(mark.unwrap_or_default())
@@ -335,12 +401,14 @@ mail_state!(
     ids = "SELECT value FROM json_each($1)",
     begin = "BEGIN IMMEDIATE",
     lock_blobs = None::<&str>,
-    after_delete = Some(LOWER_SUBJECT_MARK)
+    after_delete = Some(LOWER_SUBJECT_MARK),
+    file_search = file_search_sqlite
 );
 mail_state!(
     PostgresMailState,
     ids = "SELECT value FROM json_array_elements_text($1::json)",
     begin = "BEGIN",
     lock_blobs = Some(LOCK_BLOBS),
-    after_delete = None::<&str>
+    after_delete = None::<&str>,
+    file_search = file_search_postgres
 );

@@ -6,6 +6,7 @@ pub mod outbox;
 mod postgres;
 mod postgres_outbox;
 mod postgres_writer;
+mod search_sql;
 mod sqlite;
 mod sqlite_outbox;
 pub mod users;
@@ -81,6 +82,8 @@ pub struct EmailQuery {
     pub read: Option<bool>,
     pub starred: Option<bool>,
     pub trashed: Option<bool>,
+    /// `q=`: every term must match.
+    pub search: Option<crate::search::Query>,
 }
 
 /// What a list or read of emails selects, for `stored_email`.

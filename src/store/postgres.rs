@@ -14,10 +14,12 @@ use tokio::task::JoinHandle;
 use super::batch::Queue;
 use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
 use super::postgres_writer;
+use super::search_sql::{Columns, push_postgres_search};
 use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, stored_email,
 };
 use crate::email::{EmailId, NewEmail, StoredEmail};
+use crate::telemetry::error_chain;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -26,6 +28,9 @@ pub struct PostgresStore {
     /// Queue of the writer tasks.
     queue: Queue,
     writers: Mutex<Vec<JoinHandle<()>>>,
+    /// `build_word_index`, in the background; cut short at close (the next start
+    /// finishes it).
+    index_build: Mutex<Option<JoinHandle<()>>>,
     state: PostgresMailState,
 }
 
@@ -53,6 +58,7 @@ impl PostgresStore {
             pool,
             queue,
             writers: Mutex::new(writers),
+            index_build: Mutex::new(None),
             state,
         })
     }
@@ -75,6 +81,34 @@ fn like_pattern(subject: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// The GIN index of the word vectors, built concurrently after the migrations (not in
+/// one: a concurrent build inside the migrator's advisory lock deadlocks with a second
+/// instance waiting for that lock), so deliveries go on while a large table is indexed.
+/// A build cut short leaves an invalid index, which is dropped and built again.
+async fn build_word_index(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let valid: Option<bool> = sqlx::query_scalar(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relname = 'emails_words' AND c.relnamespace = current_schema()::regnamespace",
+    )
+    .fetch_optional(pool)
+    .await?;
+    match valid {
+        Some(true) => return Ok(()),
+        Some(false) => {
+            sqlx::raw_sql("DROP INDEX CONCURRENTLY IF EXISTS emails_words")
+                .execute(pool)
+                .await?;
+        }
+        None => {}
+    }
+    sqlx::raw_sql(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS emails_words ON emails USING gin (words)",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// SQLSTATE 53100 is disk_full.
@@ -139,6 +173,15 @@ impl Store for PostgresStore {
             sql.push(" AND e.subject_folded LIKE ")
                 .push_bind(like_pattern(subject));
         }
+        if let Some(search) = &query.search {
+            let columns = Columns {
+                table: "e",
+                read: flags[0],
+                starred: flags[1],
+                trashed: flags[2],
+            };
+            push_postgres_search(&mut sql, search, &columns);
+        }
         sql.push(format_args!(" ORDER BY {order} LIMIT "))
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
@@ -171,6 +214,15 @@ impl Store for PostgresStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
+        let pool = self.pool.clone();
+        let task = tokio::spawn(async move {
+            if let Err(error) = build_word_index(&pool).await {
+                tracing::warn!(error = %error_chain(&error), "building the full-text index failed; word searches scan until a restart builds it");
+            }
+        });
+        if let Some(earlier) = self.index_build.lock().await.replace(task) {
+            earlier.abort();
+        }
         Ok(())
     }
 
@@ -184,6 +236,9 @@ impl Store for PostgresStore {
         self.queue.close();
         for writer in std::mem::take(&mut *self.writers.lock().await) {
             let _ = writer.await;
+        }
+        if let Some(build) = self.index_build.lock().await.take() {
+            build.abort();
         }
         self.pool.close().await;
     }

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::batch::{Job, Queue, Reply, next_batch};
 use super::postgres::{classify, parse_id};
 use super::{Inserted, StoreError, search_text, to_micros};
-use crate::email::{NewEmail, PartRef, part_refs};
+use crate::email::{NewEmail, PartRef, part_refs, stored_size};
 use crate::telemetry::{error_chain, metrics};
 
 /// Rows of one INSERT into `mailbox_emails` or `email_parts` (four parameters a row).
@@ -135,7 +135,8 @@ async fn insert_together_on(
     let mut in_key_order: Vec<&(&NewEmail, &str)> = emails.iter().collect();
     in_key_order.sort_by(|a, b| a.0.dedup_key.cmp(&b.0.dedup_key));
     let mut sql = QueryBuilder::<Postgres>::new(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
+         sender_folded, recipients_folded, attachment_count, size_bytes, words, document) ",
     );
     sql.push_values(in_key_order, |mut row, (email, document)| {
         row.push_bind(email.id.to_string())
@@ -144,6 +145,13 @@ async fn insert_together_on(
             .push_bind(email.processed)
             .push_bind(search_text(email.from_email.as_deref()))
             .push_bind(search_text(email.subject.as_deref()))
+            .push_bind(email.search.sender.as_deref())
+            .push_bind(email.search.recipients.as_deref())
+            .push_bind(i64::from(email.search.attachments))
+            .push_bind(stored_size(document.len(), &email.document) as i64)
+            .push("to_tsvector('simple', ")
+            .push_bind_unseparated(email.search.words.as_str())
+            .push_unseparated(")")
             .push_bind(*document);
     });
     sql.push(" ON CONFLICT DO NOTHING RETURNING id");

@@ -25,7 +25,7 @@ use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, search_text,
     stored_email, to_micros,
 };
-use crate::email::{EmailId, NewEmail, StoredEmail, part_refs};
+use crate::email::{EmailId, NewEmail, StoredEmail, part_refs, stored_size};
 use crate::telemetry::{error_chain, metrics};
 
 /// Emails with at most this many part bytes share the batch's statements (their parts
@@ -235,7 +235,8 @@ async fn insert_together(
     which: &[usize],
 ) -> Result<Vec<Inserted>, sqlx::Error> {
     let mut sql = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document) ",
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
+         sender_folded, recipients_folded, attachment_count, size_bytes, document) ",
     );
     sql.push_values(
         which.iter().map(|&i| &emails[i]),
@@ -246,6 +247,10 @@ async fn insert_together(
                 .push_bind(email.processed)
                 .push_bind(search_text(email.from_email.as_deref()))
                 .push_bind(search_text(email.subject.as_deref()))
+                .push_bind(email.search.sender.clone())
+                .push_bind(email.search.recipients.clone())
+                .push_bind(i64::from(email.search.attachments))
+                .push_bind(stored_size(document.len(), &email.document) as i64)
                 .push_bind(document.clone());
         },
     );
@@ -292,7 +297,8 @@ async fn insert_together(
     Ok(results)
 }
 
-/// The new emails' `mailbox_emails` and `email_parts` rows (after their blobs).
+/// The new emails' `mailbox_emails`, `email_parts` and `email_words` rows (after their
+/// blobs).
 async fn insert_state_rows(
     conn: &mut SqliteConnection,
     emails: &[&NewEmail],
@@ -334,17 +340,27 @@ async fn insert_state_rows(
         });
         sql.build().execute(&mut *conn).await?;
     }
+    for email in emails {
+        sqlx::query("INSERT INTO email_words (email_rowid, words) SELECT rowid, $2 FROM emails WHERE id = $1")
+            .bind(email.id.to_string())
+            .bind(email.search.words.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
-/// Adds every email past the index's mark to the trigram index, and moves the mark, in
-/// one transaction.
+/// Adds every email past the index's mark to the subject and word indexes, and moves
+/// the mark, in one transaction.
 async fn index_subjects(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::raw_sql(
         "INSERT INTO emails_subject_trigrams (rowid, subject_folded)
              SELECT rowid, subject_folded FROM emails
              WHERE rowid > (SELECT indexed_up_to FROM subject_index_progress) ORDER BY rowid;
+         INSERT INTO emails_words (rowid, words)
+             SELECT email_rowid, words FROM email_words
+             WHERE email_rowid > (SELECT indexed_up_to FROM subject_index_progress) ORDER BY email_rowid;
          UPDATE subject_index_progress SET indexed_up_to = (SELECT coalesce(max(rowid), 0) FROM emails);",
     )
     .execute(&mut *tx)
@@ -371,8 +387,9 @@ async fn insert_one(
     document: &str,
 ) -> Result<Inserted, sqlx::Error> {
     let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, document)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded,
+             sender_folded, recipients_folded, attachment_count, size_bytes, document)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -382,6 +399,10 @@ async fn insert_one(
     .bind(email.processed)
     .bind(search_text(email.from_email.as_deref()))
     .bind(search_text(email.subject.as_deref()))
+    .bind(email.search.sender.clone())
+    .bind(email.search.recipients.clone())
+    .bind(i64::from(email.search.attachments))
+    .bind(stored_size(document.len(), &email.document) as i64)
     .bind(document.to_owned())
     .fetch_optional(&mut *conn)
     .await?;

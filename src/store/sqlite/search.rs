@@ -13,6 +13,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::SqliteStore;
 use crate::email::StoredEmail;
 use crate::store::mail_state::MAILBOX_FLAGS;
+use crate::store::search_sql::{Columns, push_sqlite_search};
 use crate::store::{EMAIL_COLUMNS, EmailQuery, StoreError, stored_email};
 
 /// A phrase with fewer index matches than this is listed from its matches alone.
@@ -40,7 +41,10 @@ impl SqliteStore {
         if let Some(mailbox) = &query.mailbox {
             return self.mailbox_page(query, mailbox).await;
         }
-        let Some(subject) = query.subject.as_deref().filter(|s| uses_trigram_index(s)) else {
+        // Query-language searches walk the newest emails (the word index answers each
+        // word term inside the walk).
+        let subject = query.subject.as_deref().filter(|s| uses_trigram_index(s));
+        let Some(subject) = subject.filter(|_| query.search.is_none()) else {
             return self.page(query, Candidates::All).await;
         };
         let phrase = fts_phrase(subject);
@@ -106,6 +110,15 @@ impl SqliteStore {
             }
         };
         push_filters(&mut sql, query, "emails");
+        if let Some(search) = &query.search {
+            let columns = Columns {
+                table: "emails",
+                read: "emails.processed",
+                starred: "emails.starred",
+                trashed: "emails.trashed",
+            };
+            push_sqlite_search(&mut sql, search, &columns);
+        }
         for (column, wanted) in [
             ("processed", query.read),
             ("starred", query.starred),
@@ -150,6 +163,15 @@ impl SqliteStore {
             }
         }
         push_filters(&mut sql, query, "e");
+        if let Some(search) = &query.search {
+            let columns = Columns {
+                table: "e",
+                read: "m.is_read",
+                starred: "m.starred",
+                trashed: "m.trashed",
+            };
+            push_sqlite_search(&mut sql, search, &columns);
+        }
         sql.push(" ORDER BY m.received_at DESC, m.email_id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")

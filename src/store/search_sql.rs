@@ -1,0 +1,137 @@
+//! The search language (`search::Query`) compiled to SQL conditions, one per term, on
+//! both engines. Words go through each engine's full-text index (FTS5 on SQLite, with
+//! the emails past the index's mark tested directly; a `tsvector` on PostgreSQL); the
+//! other terms are plain column tests, the same on both but for the substring function.
+
+use chrono::{NaiveDate, NaiveTime};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+
+use crate::email::{mailbox_address, search_key};
+use crate::search::text::words;
+use crate::search::{Condition, Flag, Query};
+
+/// Where a condition finds its columns: the `emails` row's alias, and the flag columns
+/// (a mailbox's, or the email's summary).
+pub(super) struct Columns<'a> {
+    pub table: &'a str,
+    pub read: &'a str,
+    pub starred: &'a str,
+    pub trashed: &'a str,
+}
+
+/// The normalised words of a word or phrase term, joined by single spaces.
+fn phrase(condition: &Condition) -> Option<String> {
+    let text = match condition {
+        Condition::Word(word) => word.clone(),
+        Condition::Phrase(words) => words.join(" "),
+        _ => return None,
+    };
+    Some(words(&text).join(" "))
+}
+
+/// Microseconds since the epoch of a UTC day's start.
+fn day_start(day: NaiveDate) -> i64 {
+    day.and_time(NaiveTime::MIN).and_utc().timestamp_micros()
+}
+
+/// `push_search` for one engine: `$contains` is its substring test (`instr`, `strpos`),
+/// `$words` pushes a test of a phrase of normalised words.
+macro_rules! push_search {
+    ($name:ident, $db:ty, $contains:literal, $words:path) => {
+        /// ` AND <condition>` for every term of `query`.
+        pub(super) fn $name(sql: &mut QueryBuilder<$db>, query: &Query, columns: &Columns) {
+            let t = columns.table;
+            for term in &query.terms {
+                sql.push(if term.negated { " AND NOT (" } else { " AND (" });
+                let contains = |sql: &mut QueryBuilder<$db>, column: String, value: &str| {
+                    sql.push(format_args!("{}(coalesce({column}, ''), ", $contains))
+                        .push_bind(search_key(value))
+                        .push(") > 0");
+                };
+                match &term.condition {
+                    condition @ (Condition::Word(_) | Condition::Phrase(_)) => {
+                        match phrase(condition).filter(|p| !p.is_empty()) {
+                            Some(phrase) => $words(sql, t, phrase),
+                            // Only punctuation: no word to find.
+                            None => {
+                                sql.push("1 = 0");
+                            }
+                        }
+                    }
+                    Condition::From(value) => {
+                        contains(sql, format!("{t}.sender_folded, {t}.from_email"), value)
+                    }
+                    Condition::To(value) => contains(sql, format!("{t}.recipients_folded"), value),
+                    Condition::Subject(value) => {
+                        contains(sql, format!("{t}.subject_folded"), value)
+                    }
+                    Condition::Mailbox(address) => {
+                        let mailbox =
+                            mailbox_address(address).unwrap_or_else(|| address.to_lowercase());
+                        sql.push(format_args!(
+                            "EXISTS (SELECT 1 FROM mailbox_emails mm \
+                             WHERE mm.email_id = {t}.id AND mm.mailbox = "
+                        ))
+                        .push_bind(mailbox)
+                        .push(")");
+                    }
+                    Condition::HasAttachment => {
+                        sql.push(format_args!("{t}.attachment_count > 0"));
+                    }
+                    Condition::Is(flag) => {
+                        sql.push(match flag {
+                            Flag::Unread => format!("NOT {}", columns.read),
+                            Flag::Read => columns.read.to_owned(),
+                            Flag::Starred => columns.starred.to_owned(),
+                            Flag::Trashed => columns.trashed.to_owned(),
+                        });
+                    }
+                    Condition::Before(day) => {
+                        sql.push(format_args!("{t}.received_at < "))
+                            .push_bind(day_start(*day));
+                    }
+                    Condition::After(day) => {
+                        sql.push(format_args!("{t}.received_at >= "))
+                            .push_bind(day_start(*day));
+                    }
+                    Condition::Larger(bytes) => {
+                        sql.push(format_args!("{t}.size_bytes > "))
+                            .push_bind(i64::try_from(*bytes).unwrap_or(i64::MAX));
+                    }
+                    Condition::Smaller(bytes) => {
+                        sql.push(format_args!("{t}.size_bytes < "))
+                            .push_bind(i64::try_from(*bytes).unwrap_or(i64::MAX));
+                    }
+                }
+                sql.push(")");
+            }
+        }
+    };
+}
+
+/// SQLite: the phrase in the FTS5 index, or in the words of the emails past its mark.
+fn sqlite_words(sql: &mut QueryBuilder<Sqlite>, t: &str, phrase: String) {
+    sql.push(format_args!(
+        "{t}.rowid IN (SELECT rowid FROM emails_words WHERE emails_words MATCH "
+    ))
+    .push_bind(format!("\"{phrase}\""))
+    .push(format_args!(
+        ") OR {t}.rowid IN (SELECT email_rowid FROM email_words \
+         WHERE email_rowid > (SELECT indexed_up_to FROM subject_index_progress) \
+         AND instr(words, "
+    ))
+    .push_bind(format!(" {phrase} "))
+    .push(") > 0)");
+}
+
+/// PostgreSQL: the phrase in the word vector (`NULL` until an old email is filed).
+fn postgres_words(sql: &mut QueryBuilder<Postgres>, t: &str, phrase: String) {
+    sql.push(format_args!(
+        "coalesce({t}.words @@ phraseto_tsquery('simple', "
+    ))
+    .push_bind(phrase)
+    .push("), false)");
+}
+
+push_search!(push_sqlite_search, Sqlite, "instr", sqlite_words);
+push_search!(push_postgres_search, Postgres, "strpos", postgres_words);
