@@ -30,8 +30,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the store, prepares the API key, and binds the listener.
+    /// Binds the listeners, opens and migrates the store, and prepares the API key.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The listeners first: a start that fails on a port in use must not leave a
+        // data directory, a database or a generated key behind.
+        let address = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
+        let metrics = bind_metrics(&settings).await?;
+        let store = open_store(&settings).await?;
+        let (outbound, worker) = open_outbound(&settings).await?;
+        // Last, so a database that cannot be opened leaves no key behind either.
         let (keys, key_source) = resolve_api_keys(&settings.api_keys, &settings.data_dir)
             .with_context(|| {
                 format!(
@@ -39,13 +49,6 @@ impl Application {
                     settings.data_dir.display()
                 )
             })?;
-        let store = open_store(&settings).await?;
-        let (outbound, worker) = open_outbound(&settings).await?;
-        let address = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
-        let metrics = bind_metrics(&settings).await?;
 
         log_startup(&settings, &key_source, &listener, store.engine());
         let state = AppState {
