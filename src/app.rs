@@ -1,7 +1,7 @@
 //! The application: settings + store + router, bound to a port (0 in tests), served until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,7 +142,8 @@ async fn bind_metrics(settings: &Settings) -> anyhow::Result<Option<TcpListener>
         .await
         .with_context(|| format!("failed to listen on {address} (HOST, METRICS_PORT)"))?;
     telemetry::metrics::install();
-    tracing::info!(address = %listener.local_addr()?, "metrics at GET /metrics");
+    let url = local_url(listener.local_addr()?);
+    tracing::info!("metrics at {url}metrics");
     Ok(Some(listener))
 }
 
@@ -227,11 +228,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 fn log_startup(settings: &Settings, keys: &ApiKeySource, listener: &TcpListener, engine: &str) {
     let database = store::redact_url(settings.database_url.expose());
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(%address, engine, %database, "mailroom listening");
+    match listener.local_addr() {
+        Ok(address) => {
+            let url = local_url(address);
+            tracing::info!(
+                %address,
+                engine,
+                %database,
+                "mailroom listening on {url} with the API docs at {url}docs"
+            );
+        }
+        Err(_) => tracing::info!(engine, %database, "mailroom listening"),
+    }
     match keys {
         ApiKeySource::Environment => {
             tracing::info!(
@@ -256,6 +264,18 @@ fn log_startup(settings: &Settings, keys: &ApiKeySource, listener: &TcpListener,
     }
 }
 
+/// `http://<address>/`, for the startup log. An unspecified host (`0.0.0.0`, `::`) is
+/// not a destination (browsers refuse `0.0.0.0`), so the loopback of its family stands in:
+/// it reaches the server from the machine whose log this is.
+fn local_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, address.port()))
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
 pub async fn shutdown_signal() {
     let interrupt = async {
@@ -274,4 +294,19 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_urls_are_ones_a_browser_can_open() {
+        let url = |text: &str| local_url(text.parse().unwrap());
+        assert_eq!(url("127.0.0.1:42010"), "http://127.0.0.1:42010/");
+        assert_eq!(url("192.0.2.7:80"), "http://192.0.2.7:80/");
+        assert_eq!(url("0.0.0.0:42010"), "http://127.0.0.1:42010/");
+        assert_eq!(url("[::]:42010"), "http://[::1]:42010/");
+        assert_eq!(url("[2001:db8::1]:8080"), "http://[2001:db8::1]:8080/");
+    }
 }
