@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mailroom's benchmark: ingest, search, download and memory, each against the parse-only
-# ceiling measured in the same run. Not part of `cargo test` or CI. See README § Performance.
+# ceiling measured in the same run. Not part of `cargo test` or CI. See bench/README.md.
 #
 # Environment (all optional):
 #   DURATION=5            seconds per ingest run (HUGE_DURATION for the 25 MB payloads: 15)
@@ -30,7 +30,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release --quiet --bin mailroom --example ceiling --example bench_tool
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d /tmp/mailroom-bench.XXXXXX)
 SERVER_PID=
 cleanup() {

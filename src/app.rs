@@ -1,7 +1,7 @@
 //! The application: settings + store + router, bound to a port (0 in tests), served until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +30,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the store, prepares the API key, and binds the listener.
+    /// Binds the listeners, opens and migrates the store, and prepares the API key.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The listeners first: a start that fails on a port in use must not leave a
+        // data directory, a database or a generated key behind.
+        let address = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
+        let metrics = bind_metrics(&settings).await?;
+        let store = open_store(&settings).await?;
+        let (outbound, worker) = open_outbound(&settings).await?;
+        // Last, so a database that cannot be opened leaves no key behind either.
         let (keys, key_source) = resolve_api_keys(&settings.api_keys, &settings.data_dir)
             .with_context(|| {
                 format!(
@@ -39,13 +49,6 @@ impl Application {
                     settings.data_dir.display()
                 )
             })?;
-        let store = open_store(&settings).await?;
-        let (outbound, worker) = open_outbound(&settings).await?;
-        let address = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
-        let metrics = bind_metrics(&settings).await?;
 
         log_startup(&settings, &key_source, &listener, store.engine());
         let state = AppState {
@@ -139,7 +142,8 @@ async fn bind_metrics(settings: &Settings) -> anyhow::Result<Option<TcpListener>
         .await
         .with_context(|| format!("failed to listen on {address} (HOST, METRICS_PORT)"))?;
     telemetry::metrics::install();
-    tracing::info!(address = %listener.local_addr()?, "metrics at GET /metrics");
+    let url = local_url(listener.local_addr()?);
+    tracing::info!("metrics at {url}metrics");
     Ok(Some(listener))
 }
 
@@ -224,11 +228,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 fn log_startup(settings: &Settings, keys: &ApiKeySource, listener: &TcpListener, engine: &str) {
     let database = store::redact_url(settings.database_url.expose());
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(%address, engine, %database, "mailroom listening");
+    match listener.local_addr() {
+        Ok(address) => {
+            let url = local_url(address);
+            tracing::info!(
+                %address,
+                engine,
+                %database,
+                "mailroom listening on {url} with the API docs at {url}docs"
+            );
+        }
+        Err(_) => tracing::info!(engine, %database, "mailroom listening"),
+    }
     match keys {
         ApiKeySource::Environment => {
             tracing::info!(
@@ -253,6 +264,18 @@ fn log_startup(settings: &Settings, keys: &ApiKeySource, listener: &TcpListener,
     }
 }
 
+/// `http://<address>/`, for the startup log. An unspecified host (`0.0.0.0`, `::`) is
+/// not a destination (browsers refuse `0.0.0.0`), so the loopback of its family stands in:
+/// it reaches the server from the machine whose log this is.
+fn local_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, address.port()))
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
 pub async fn shutdown_signal() {
     let interrupt = async {
@@ -271,4 +294,19 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_urls_are_ones_a_browser_can_open() {
+        let url = |text: &str| local_url(text.parse().unwrap());
+        assert_eq!(url("127.0.0.1:42010"), "http://127.0.0.1:42010/");
+        assert_eq!(url("192.0.2.7:80"), "http://192.0.2.7:80/");
+        assert_eq!(url("0.0.0.0:42010"), "http://127.0.0.1:42010/");
+        assert_eq!(url("[::]:42010"), "http://[::1]:42010/");
+        assert_eq!(url("[2001:db8::1]:8080"), "http://[2001:db8::1]:8080/");
+    }
 }

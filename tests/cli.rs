@@ -104,7 +104,13 @@ fn sigterm_lets_an_in_flight_delivery_finish_and_store() {
             logs.push_str(&l.unwrap());
             logs.push('\n');
         });
-    assert!(logs.contains("mailroom listening"), "{logs}");
+    let base = format!("http://127.0.0.1:{port}/");
+    assert!(
+        logs.contains(&format!(
+            "mailroom listening on {base} with the API docs at {base}docs"
+        )),
+        "URLs to open:\n{logs}"
+    );
     assert!(
         logs.contains("api_key"),
         "the generated key's path is logged:\n{logs}"

@@ -8,6 +8,7 @@
 mod search;
 
 use std::collections::HashSet;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -58,6 +59,7 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = connect_options(url)?.create_if_missing(true);
         create_parent_directory(options.get_filename())?;
+        create_private_file(options.get_filename())?;
 
         let mut writer = SqliteConnection::connect_with(&options).await?;
         verify_durability(&mut writer).await?;
@@ -104,6 +106,34 @@ fn create_parent_directory(file: &Path) -> Result<(), StoreError> {
             })
         }
         _ => Ok(()),
+    }
+}
+
+/// Creates a missing database file with mode 0600 before SQLite opens it, as mail is
+/// private: SQLite gives the `-wal` and `-shm` files the mode of the database file.
+/// An existing file keeps its mode.
+fn create_private_file(file: &Path) -> Result<(), StoreError> {
+    // sqlx names an in-memory database `file:…`: there is no file to create.
+    if file.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        return Ok(());
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file);
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Directory {
+            path: file
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .display()
+                .to_string(),
+            source,
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `mailroom` binary as a child process: for tests of the binary itself and of what
 //! only a separate process shows (its memory, its exit status).
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,7 @@ pub fn mailroom(dir: &Path) -> Command {
     command
 }
 
-/// Starts `command` as a server on a free port and waits until it accepts connections.
+/// Starts `command` as a server on a free port and waits until it answers HTTP.
 pub fn serve(mut command: Command) -> (Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -31,7 +32,7 @@ pub fn serve(mut command: Command) -> (Child, u16) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !answers(port) {
         assert!(Instant::now() < deadline, "the server did not start");
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the server exited early: {status}");
@@ -39,6 +40,23 @@ pub fn serve(mut command: Command) -> (Child, u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (child, port)
+}
+
+/// Whether `GET /healthz` on `port` gets a 200. A connection alone is not enough: the
+/// port is bound before the store opens and the key is prepared.
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut head = [0u8; 12];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+        && stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && &head == b"HTTP/1.1 200"
 }
 
 /// Asks the server to stop, as systemd does.
