@@ -17,6 +17,7 @@ use crate::outbound::smtp::Relay;
 use crate::outbound::worker::Worker;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
+use crate::store::feed::{ChangeFeed, FeedTiming};
 use crate::store::{self, Store};
 use crate::telemetry;
 
@@ -52,11 +53,12 @@ impl Application {
 
         log_startup(&settings, &key_source, &listener, store.engine());
         let state = AppState {
-            store,
+            store: store.clone(),
             api_keys: Arc::new(ApiKeys::new(&keys)),
             security: Arc::new(Security::new(&settings.security)),
             settings: Arc::new(settings),
             outbound,
+            feed: ChangeFeed::start(store.clone(), FeedTiming::default()),
         };
         Ok(Self {
             listener,
@@ -104,8 +106,10 @@ impl Application {
                 shutdown.clone(),
             ))
         });
+        let feed = self.state.feed.clone();
+        let end_streams = shutdown.clone().map(move |()| feed.close());
         let router = crate::api::router(self.state);
-        crate::server::serve(self.listener, router, &http, shutdown).await;
+        crate::server::serve(self.listener, router, &http, end_streams).await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

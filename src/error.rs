@@ -12,6 +12,9 @@ use serde_json::json;
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
 
+/// When a client refused a stream may try again: about when a dropped one is noticed.
+const STREAM_RETRY_AFTER_SECS: u64 = 15;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{error}")]
@@ -43,6 +46,9 @@ pub enum ApiError {
     /// A per-IP rate limit; `message` names it (`Rate limit exceeded: 30 per 1 minute`).
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// The client holds `EVENTS_MAX_STREAMS` event streams open already.
+    #[error("too many open event streams")]
+    TooManyStreams { max: usize },
     /// Too many failed authentications from this client IP.
     #[error("locked out")]
     LockedOut { retry_after: u64 },
@@ -77,9 +83,9 @@ impl ApiError {
             ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited { .. } | ApiError::LockedOut { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::RateLimited { .. }
+            | ApiError::LockedOut { .. }
+            | ApiError::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::SendLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::DiskFull) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(StoreError::Closed | StoreError::Unavailable(_))
@@ -107,6 +113,12 @@ impl ApiError {
                 Some(format!("send the body as Content-Type: {expected}")),
             ),
             ApiError::RateLimited { message, .. } => (message, None),
+            ApiError::TooManyStreams { max } => (
+                "Too many open event streams",
+                Some(format!(
+                    "at most {max} per client IP (EVENTS_MAX_STREAMS); close one first"
+                )),
+            ),
             ApiError::LockedOut { .. } => {
                 ("Too many failed attempts. Please try again later.", None)
             }
@@ -137,6 +149,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after, .. }
             | ApiError::LockedOut { retry_after }
             | ApiError::SendLimited { retry_after, .. } => Some((*retry_after).max(1)),
+            ApiError::TooManyStreams { .. } => Some(STREAM_RETRY_AFTER_SECS),
             ApiError::Store(StoreError::DiskFull | StoreError::Closed) | ApiError::NotReady => {
                 Some(60)
             }

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
 
 pub use schemas::ErrorBody;
 
-use super::{attachments, emails, health, liveness, mail_state, send, webhook};
+use super::{attachments, emails, events, health, liveness, mail_state, raw, send, webhook};
 use crate::api::AppState;
 
 /// The OpenAPI document: every route, in one list.
@@ -47,6 +47,8 @@ authentications in five minutes lock a client IP out for fifteen minutes (429)."
         mail_state::delete,
         mail_state::bulk,
         mail_state::mailboxes,
+        events::follow,
+        raw::raw,
         attachments::by_name,
         attachments::attachment_by_index,
         attachments::inline_by_index,
@@ -87,6 +89,7 @@ const RATE_LIMITS: &[(&str, &str, &str, &str)] = &[
     ("get", "/emails", "20/minute", "RATE_LIMIT_LIST"),
     ("get", "/emails/{id}", "30/minute", "RATE_LIMIT_GET"),
     ("get", "/mailboxes", "20/minute", "RATE_LIMIT_LIST"),
+    ("get", "/emails/{id}/raw", "30/minute", "RATE_LIMIT_GET"),
     ("patch", "/emails/{id}", "60/minute", "RATE_LIMIT_MODIFY"),
     ("delete", "/emails/{id}", "60/minute", "RATE_LIMIT_MODIFY"),
     ("post", "/emails/bulk", "60/minute", "RATE_LIMIT_MODIFY"),

@@ -78,7 +78,7 @@ mod tests {
 
     use super::*;
     use crate::email::{EmailId, NewEmail, StoredEmail};
-    use crate::store::{EmailQuery, Inserted, MailState, Store, StoreError};
+    use crate::store::{ChangeLog, EmailQuery, Inserted, MailState, Store, StoreError};
 
     /// A store whose database never answers.
     struct Unreachable;
@@ -99,6 +99,9 @@ mod tests {
         }
         fn mail_state(&self) -> &dyn MailState {
             unreachable!("the probes never change mail")
+        }
+        fn changes(&self) -> &dyn ChangeLog {
+            unreachable!("the probes never read the change log")
         }
         async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Err(StoreError::Closed)

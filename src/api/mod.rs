@@ -3,11 +3,13 @@
 mod attachments;
 mod docs;
 mod emails;
+mod events;
 mod health;
 mod liveness;
 mod mail_state;
 pub mod metrics;
 mod presenter;
+mod raw;
 mod send;
 mod state;
 mod webhook;
@@ -48,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(emails::router())
         .merge(mail_state::router())
+        .merge(events::router())
+        .merge(raw::router())
         .merge(attachments::router())
         .merge(liveness::router())
         .merge(docs::router())

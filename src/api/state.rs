@@ -9,6 +9,7 @@ use crate::outbound::SendService;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
 use crate::store::Store;
+use crate::store::feed::ChangeFeed;
 
 /// What every handler may reach.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct AppState {
     pub security: Arc<Security>,
     /// The send API: checks, limits and the outbox.
     pub outbound: Arc<SendService>,
+    /// The change log's end, for event streams.
+    pub feed: Arc<ChangeFeed>,
 }
 
 impl FromRef<AppState> for Arc<Security> {

@@ -44,6 +44,7 @@ impl SecuritySettings {
         if max_clients == 0 {
             env.problem("RATE_LIMIT_MAX_CLIENTS", "must be at least 1");
         }
+        let events_max_streams = env.parse("EVENTS_MAX_STREAMS", 4);
         Self {
             trusted_proxies,
             webhook_secret,
@@ -52,6 +53,7 @@ impl SecuritySettings {
             rate_limits,
             lockout,
             max_clients,
+            events_max_streams,
         }
     }
 }

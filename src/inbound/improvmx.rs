@@ -19,7 +19,7 @@ pub use super::raw_parts::{Exceeded, PayloadLimits};
 use crate::email::{EmailId, NewEmail, PartKind, PartMeta, mailbox_address, mailboxes_in};
 
 /// Keys the store owns; a payload that carries them keeps them under a `payload_` prefix.
-const RESERVED_KEYS: [&str; 6] = [
+pub(super) const RESERVED_KEYS: [&str; 6] = [
     "_id",
     "received_at",
     "processed",
@@ -30,7 +30,13 @@ const RESERVED_KEYS: [&str; 6] = [
 
 /// Part fields the server computes; a payload that carries them keeps them under a
 /// `payload_` prefix, so a forged hash can never point a part at another email's bytes.
-const COMPUTED_PART_KEYS: [&str; 5] = ["size", "blake3", "sha256", "content_error", "url"];
+pub(super) const COMPUTED_PART_KEYS: [&str; 5] =
+    ["size", "blake3", "sha256", "content_error", "url"];
+
+/// A part's `content_error` when its text was not base64: the bytes are that text.
+pub(super) const NOT_BASE64: &str = "content is not valid base64; stored as received";
+/// A part's `content_error` when its `content` was not a string: the bytes are its JSON.
+pub(super) const NOT_A_STRING: &str = "content is not a base64 string; stored as received JSON";
 
 /// The part lists, in the order their blobs are collected.
 const PART_KINDS: [PartKind; 2] = [PartKind::Attachment, PartKind::Inline];
@@ -204,15 +210,12 @@ fn decode_part(
     let (bytes, content_error) = match content {
         Some(Content::Text(text)) => match decode_base64_leniently(&text) {
             Some(bytes) => (bytes, None),
-            None => (
-                text.into_owned().into_bytes(),
-                Some("content is not valid base64; stored as received".to_owned()),
-            ),
+            None => (text.into_owned().into_bytes(), Some(NOT_BASE64.to_owned())),
         },
         None | Some(Content::Other(Value::Null)) => (Vec::new(), None),
         Some(Content::Other(other)) => (
             other.to_string().into_bytes(),
-            Some("content is not a base64 string; stored as received JSON".to_owned()),
+            Some(NOT_A_STRING.to_owned()),
         ),
     };
     let mut take_string = |key: &str| match fields.remove(key) {

@@ -3,5 +3,6 @@
 
 pub mod filing;
 pub mod improvmx;
+pub mod original;
 mod raw_parts;
 pub mod search_fields;

@@ -11,6 +11,7 @@ pub mod lockout;
 pub mod passwords;
 pub mod rate_limit;
 pub mod refusals;
+pub mod streams;
 pub mod table;
 pub mod webhook;
 
@@ -22,6 +23,7 @@ use cors::CorsOrigins;
 use lockout::{Lockout, LockoutPolicy};
 use rate_limit::{RateLimiter, RateLimits};
 use refusals::RefusalLog;
+use streams::StreamSlots;
 use webhook::WebhookPolicy;
 
 /// What the security checks are configured with (read by `config`).
@@ -42,6 +44,8 @@ pub struct SecuritySettings {
     /// `RATE_LIMIT_MAX_CLIENTS`: client IPs remembered per rate-limit policy and by the
     /// lockout; beyond it the least recently seen are forgotten.
     pub max_clients: usize,
+    /// `EVENTS_MAX_STREAMS`: event streams one client IP may hold open.
+    pub events_max_streams: usize,
 }
 
 /// The security state of one running instance.
@@ -56,6 +60,8 @@ pub struct Security {
     pub webhook: WebhookPolicy,
     /// The security WARN log, one line per client and kind of refusal per minute.
     pub refusals: RefusalLog,
+    /// Open event streams per client IP.
+    pub streams: StreamSlots,
 }
 
 impl Security {
@@ -69,6 +75,7 @@ impl Security {
                 settings.webhook_allowed_ips.clone(),
             ),
             refusals: RefusalLog::new(settings.max_clients),
+            streams: StreamSlots::new(settings.events_max_streams),
         }
     }
 }

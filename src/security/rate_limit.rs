@@ -98,6 +98,8 @@ impl Policy {
         };
         Some(match template {
             "/healthz" | "/readyz" => return None,
+            // Counted in open streams (EVENTS_MAX_STREAMS), not requests.
+            "/events" => return None,
             "/api/email/send" | "/api/email/stats" => return None,
             "/webhook" | "/webhook/{secret}" => Policy::Webhook,
             "/" => Policy::Health,
@@ -105,7 +107,7 @@ impl Policy {
             t if t == "/docs" || t.starts_with("/docs/") => Policy::Docs,
             "/emails" | "/mailboxes" => Policy::List,
             "/emails/bulk" => Policy::Modify,
-            "/emails/{id}" => Policy::Get,
+            "/emails/{id}" | "/emails/{id}/raw" => Policy::Get,
             t if t.starts_with("/emails/{id}/") => Policy::Attachment,
             _ => Policy::Global,
         })
@@ -497,6 +499,8 @@ mod tests {
             (Some("/openapi.json"), Some(Policy::Docs)),
             (Some("/mailboxes"), Some(Policy::List)),
             (Some("/emails/bulk"), Some(Policy::Modify)),
+            (Some("/emails/{id}/raw"), Some(Policy::Get)),
+            (Some("/events"), None),
         ];
         for (route, policy) in table {
             assert_eq!(Policy::for_route(route), policy, "{route:?}");

@@ -13,6 +13,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
+use super::changes::{EVENT_LOCK, flags_data, now_micros};
 use super::{StoreError, stored_email};
 use sqlx::{PgConnection, SqliteConnection};
 
@@ -90,6 +91,15 @@ const SUMMARISE: &str = "UPDATE emails SET \
      starred = EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id AND m.starred), \
      trashed = NOT EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id AND NOT m.trashed) \
      WHERE id IN ({ids}) AND EXISTS (SELECT 1 FROM mailbox_emails m WHERE m.email_id = emails.id)";
+/// A `flags` event for each email changed (in `$4` alone, when given).
+const FLAG_EVENTS: &str = "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
+     SELECT $2, 'flags', e.id, {mailboxes}, $3 FROM emails e WHERE e.id IN ({ids}) \
+     AND (CAST($4 AS TEXT) IS NULL OR EXISTS \
+     (SELECT 1 FROM mailbox_emails m WHERE m.email_id = e.id AND m.mailbox = $4))";
+/// The emails a delete will drop, with their mailboxes, for their `deleted` events.
+const DELETED: &str = "SELECT e.id, {mailboxes} AS mailboxes FROM emails e WHERE e.id IN ({ids})";
+const DELETED_EVENT: &str = "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
+     VALUES ($1, 'deleted', $2, $3, '{}')";
 const BLOBS_OF: &str = "SELECT DISTINCT blob FROM email_parts WHERE email_id IN ({ids})";
 const DELETE_EMAILS: &str = "DELETE FROM emails WHERE id IN ({ids})";
 /// PostgreSQL: an ingest that reuses one of these blobs holds a key-share lock on it
@@ -185,10 +195,17 @@ async fn file_search_postgres(conn: &mut PgConnection, email: &Filed) -> Result<
 }
 
 macro_rules! mail_state {
-    ($store:ident, ids = $ids:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr, file_search = $file_search:path) => {
+    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
         impl $store {
-            fn sql(template: &str) -> AssertSqlSafe<String> {
-                AssertSqlSafe(template.replace("{ids}", $ids))
+            /// `template` with this engine's `{ids}` and `{mailboxes}` (the mailboxes of
+            /// `e.id` as a JSON array, only `mailbox` when it is not NULL).
+            fn sql(template: &str, mailbox: &str) -> AssertSqlSafe<String> {
+                let mailboxes = $mailboxes.replace("{m}", mailbox);
+                AssertSqlSafe(
+                    template
+                        .replace("{ids}", $ids)
+                        .replace("{mailboxes}", &mailboxes),
+                )
             }
         }
 
@@ -254,7 +271,7 @@ macro_rules! mail_state {
                 let filed = match mailbox {
                     Some(mailbox) => {
                         let sql = format!("{SET_IN_MAILBOXES} AND mailbox = $5");
-                        sqlx::query(Self::sql(&sql))
+                        sqlx::query(Self::sql(&sql, ""))
                             .bind(&ids)
                             .bind(change.read)
                             .bind(change.starred)
@@ -265,7 +282,7 @@ macro_rules! mail_state {
                             .rows_affected()
                     }
                     None => {
-                        sqlx::query(Self::sql(SET_IN_MAILBOXES))
+                        sqlx::query(Self::sql(SET_IN_MAILBOXES, ""))
                             .bind(&ids)
                             .bind(change.read)
                             .bind(change.starred)
@@ -277,7 +294,7 @@ macro_rules! mail_state {
                 };
                 let unfiled = match mailbox {
                     Some(_) => 0,
-                    None => sqlx::query(Self::sql(SET_UNFILED))
+                    None => sqlx::query(Self::sql(SET_UNFILED, ""))
                         .bind(&ids)
                         .bind(change.read)
                         .bind(change.starred)
@@ -286,11 +303,22 @@ macro_rules! mail_state {
                         .await?
                         .rows_affected(),
                 };
-                let summarised = sqlx::query(Self::sql(SUMMARISE))
+                let summarised = sqlx::query(Self::sql(SUMMARISE, ""))
                     .bind(&ids)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                // The change log's lock (PostgreSQL), taken last: see `changes`.
+                if let Some(lock) = $event_lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                sqlx::query(Self::sql(FLAG_EVENTS, "CAST($4 AS TEXT)"))
+                    .bind(&ids)
+                    .bind(now_micros())
+                    .bind(flags_data(&change))
+                    .bind(mailbox)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(if mailbox.is_some() {
                     filed
@@ -303,11 +331,16 @@ macro_rules! mail_state {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
                 let mut tx = conn.begin_with($begin).await?;
-                let blobs: Vec<String> = sqlx::query_scalar(Self::sql(BLOBS_OF))
+                let blobs: Vec<String> = sqlx::query_scalar(Self::sql(BLOBS_OF, ""))
                     .bind(&ids)
                     .fetch_all(&mut *tx)
                     .await?;
-                let deleted = sqlx::query(Self::sql(DELETE_EMAILS))
+                let events: Vec<(String, String)> =
+                    sqlx::query_as(Self::sql(DELETED, "CAST(NULL AS TEXT)"))
+                        .bind(&ids)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let deleted = sqlx::query(Self::sql(DELETE_EMAILS, ""))
                     .bind(&ids)
                     .execute(&mut *tx)
                     .await?
@@ -322,15 +355,30 @@ macro_rules! mail_state {
                 if filed && !blobs.is_empty() {
                     let blobs = json_ids(&blobs);
                     if let Some(lock) = $lock {
-                        sqlx::query(Self::sql(lock))
+                        sqlx::query(Self::sql(lock, ""))
                             .bind(&blobs)
                             .execute(&mut *tx)
                             .await?;
                     }
-                    sqlx::query(Self::sql(DELETE_UNUSED_BLOBS))
+                    sqlx::query(Self::sql(DELETE_UNUSED_BLOBS, ""))
                         .bind(&blobs)
                         .execute(&mut *tx)
                         .await?;
+                }
+                if !events.is_empty() {
+                    // The change log's lock (PostgreSQL), taken last: see `changes`.
+                    if let Some(lock) = $event_lock {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                    let at = now_micros();
+                    for (id, mailboxes) in events {
+                        sqlx::query(DELETED_EVENT)
+                            .bind(at)
+                            .bind(id)
+                            .bind(mailboxes)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(deleted)
@@ -399,16 +447,22 @@ macro_rules! mail_state {
 mail_state!(
     SqliteMailState,
     ids = "SELECT value FROM json_each($1)",
+    mailboxes = "(SELECT json_group_array(mailbox) FROM (SELECT m.mailbox FROM mailbox_emails m \
+                 WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}) ORDER BY m.mailbox))",
     begin = "BEGIN IMMEDIATE",
     lock_blobs = None::<&str>,
     after_delete = Some(LOWER_SUBJECT_MARK),
+    event_lock = None::<&str>,
     file_search = file_search_sqlite
 );
 mail_state!(
     PostgresMailState,
     ids = "SELECT value FROM json_array_elements_text($1::json)",
+    mailboxes = "(SELECT coalesce(json_agg(m.mailbox ORDER BY m.mailbox), '[]'::json)::text \
+                 FROM mailbox_emails m WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}))",
     begin = "BEGIN",
     lock_blobs = Some(LOCK_BLOBS),
     after_delete = None::<&str>,
+    event_lock = Some(EVENT_LOCK),
     file_search = file_search_postgres
 );

@@ -1,6 +1,8 @@
 //! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
 
 mod batch;
+pub mod changes;
+pub mod feed;
 mod mail_state;
 pub mod outbox;
 mod postgres;
@@ -19,6 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::email::{EmailId, NewEmail, StoredEmail};
 
+pub use changes::{ChangeLog, EventKind, MailEvent};
 pub use mail_state::{Filed, MailState};
 pub use outbox::{OutboxStore, open_outbox};
 pub use postgres::PostgresStore;
@@ -159,6 +162,9 @@ pub trait Store: Send + Sync {
 
     /// Mailboxes, flags, deletes.
     fn mail_state(&self) -> &dyn MailState;
+
+    /// The change log that event streams read.
+    fn changes(&self) -> &dyn ChangeLog;
 
     /// The bytes of a stored part, by BLAKE3 (hex).
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::batch::Queue;
+use super::changes::{ChangeLog, PostgresChangeLog};
 use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
 use super::postgres_writer;
 use super::search_sql::{Columns, push_postgres_search};
@@ -32,6 +33,7 @@ pub struct PostgresStore {
     /// finishes it).
     index_build: Mutex<Option<JoinHandle<()>>>,
     state: PostgresMailState,
+    changes: PostgresChangeLog,
 }
 
 impl PostgresStore {
@@ -50,6 +52,10 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         let (queue, writers) = postgres_writer::start(&pool);
+        let changes = PostgresChangeLog {
+            readers: pool.clone(),
+            writer: pool.clone(),
+        };
         let state = PostgresMailState {
             writer: pool.clone(),
             readers: pool.clone(),
@@ -60,6 +66,7 @@ impl PostgresStore {
             writers: Mutex::new(writers),
             index_build: Mutex::new(None),
             state,
+            changes,
         })
     }
 }
@@ -201,6 +208,10 @@ impl Store for PostgresStore {
 
     fn mail_state(&self) -> &dyn MailState {
         &self.state
+    }
+
+    fn changes(&self) -> &dyn ChangeLog {
+        &self.changes
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {

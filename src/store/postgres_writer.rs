@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::batch::{Job, Queue, Reply, next_batch};
+use super::changes::{EVENT_LOCK, new_email_events};
 use super::postgres::{classify, parse_id};
 use super::{Inserted, StoreError, search_text, to_micros};
 use crate::email::{NewEmail, PartRef, part_refs, stored_size};
@@ -238,6 +239,13 @@ async fn insert_state_rows(
                 .push_bind(part.blake3.as_str());
         });
         sql.build().execute(&mut *conn).await?;
+    }
+    if !emails.is_empty() {
+        // Last, held to the commit: see `changes`.
+        sqlx::query(EVENT_LOCK).execute(&mut *conn).await?;
+        for mut sql in new_email_events::<Postgres>(emails) {
+            sql.build().execute(&mut *conn).await?;
+        }
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
+use super::changes::{ChangeLog, SqliteChangeLog, new_email_events};
 use super::mail_state::SqliteMailState;
 use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, search_text,
@@ -53,6 +54,7 @@ pub struct SqliteStore {
     options: SqliteConnectOptions,
     /// Flag changes and deletes, on a connection of their own.
     state: SqliteMailState,
+    changes: SqliteChangeLog,
 }
 
 impl SqliteStore {
@@ -75,6 +77,10 @@ impl SqliteStore {
                 .await?,
             readers: readers.clone(),
         };
+        let changes = SqliteChangeLog {
+            readers: readers.clone(),
+            writer: state.writer.clone(),
+        };
         let (queue, jobs) = Queue::new();
         let task = tokio::spawn(run_writer(writer, jobs));
         Ok(Self {
@@ -83,6 +89,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(task)),
             options,
             state,
+            changes,
         })
     }
 }
@@ -370,6 +377,9 @@ async fn insert_state_rows(
         });
         sql.build().execute(&mut *conn).await?;
     }
+    for mut sql in new_email_events::<Sqlite>(emails) {
+        sql.build().execute(&mut *conn).await?;
+    }
     for email in emails {
         sqlx::query("INSERT INTO email_words (email_rowid, words) SELECT rowid, $2 FROM emails WHERE id = $1")
             .bind(email.id.to_string())
@@ -491,6 +501,10 @@ impl Store for SqliteStore {
 
     fn mail_state(&self) -> &dyn MailState {
         &self.state
+    }
+
+    fn changes(&self) -> &dyn ChangeLog {
+        &self.changes
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
