@@ -97,6 +97,10 @@ impl Application {
             self.state.store.clone(),
             self.state.settings.outbound.sender_domains.clone(),
         ));
+        let retention = tokio::spawn(crate::store::retention::sweep_forever(
+            self.state.store.clone(),
+            self.state.settings.retention.clone(),
+        ));
         let http = self.state.settings.http.clone();
         let shutdown = shutdown.shared();
         let metrics = self.metrics.map(|listener| {
@@ -114,6 +118,8 @@ impl Application {
             let _ = metrics.await;
         }
         filing.abort();
+        // Between batches at worst: each batch is its own transaction.
+        retention.abort();
         let _ = stop_worker.send(true);
         if tokio::time::timeout(WORKER_STOP_TIMEOUT, worker)
             .await

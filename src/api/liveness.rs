@@ -103,6 +103,9 @@ mod tests {
         fn changes(&self) -> &dyn ChangeLog {
             unreachable!("the probes never read the change log")
         }
+        fn expiring(&self) -> &dyn crate::store::retention::Expiring {
+            unreachable!("the probes never delete mail")
+        }
         async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Err(StoreError::Closed)
         }

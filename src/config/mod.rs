@@ -7,6 +7,7 @@ mod api_key;
 mod env;
 mod limits;
 mod outbound;
+mod retention;
 mod security;
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ pub use outbound::{
 use crate::secret::Secret;
 use crate::security::SecuritySettings;
 use crate::store::Engine;
+use crate::store::retention::RetentionPolicy;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone)]
@@ -53,6 +55,8 @@ pub struct Settings {
     pub legacy_mongo_vars: Vec<String>,
     /// Trusted proxies, webhook authenticity, CORS, rate limits, lockout.
     pub security: SecuritySettings,
+    /// What the background sweep deletes, and how long the change log reaches back.
+    pub retention: RetentionPolicy,
 }
 
 /// Every configuration problem found, one per line.
@@ -104,6 +108,7 @@ impl Settings {
                 .cloned()
                 .collect(),
             security: SecuritySettings::from_env(&mut env),
+            retention: RetentionPolicy::from_env(&mut env),
         };
         if Engine::of(settings.database_url.expose()).is_err() {
             env.problem(

@@ -100,6 +100,10 @@ const FLAG_EVENTS: &str = "INSERT INTO mail_events (at, kind, email_id, mailboxe
 const DELETED: &str = "SELECT e.id, {mailboxes} AS mailboxes FROM emails e WHERE e.id IN ({ids})";
 const DELETED_EVENT: &str = "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
      VALUES ($1, 'deleted', $2, $3, '{}')";
+/// When each email went to the trash in all its mailboxes (`$2`: now), for
+/// `TRASH_RETENTION_DAYS`; cleared when it leaves.
+const TRASH_TIMES: &str = "UPDATE emails SET trashed_at = \
+     CASE WHEN trashed THEN coalesce(trashed_at, $2) ELSE NULL END WHERE id IN ({ids})";
 const BLOBS_OF: &str = "SELECT DISTINCT blob FROM email_parts WHERE email_id IN ({ids})";
 const DELETE_EMAILS: &str = "DELETE FROM emails WHERE id IN ({ids})";
 /// PostgreSQL: an ingest that reuses one of these blobs holds a key-share lock on it
@@ -308,6 +312,11 @@ macro_rules! mail_state {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                sqlx::query(Self::sql(TRASH_TIMES, ""))
+                    .bind(&ids)
+                    .bind(now_micros())
+                    .execute(&mut *tx)
+                    .await?;
                 // The change log's lock (PostgreSQL), taken last: see `changes`.
                 if let Some(lock) = $event_lock {
                     sqlx::query(lock).execute(&mut *tx).await?;

@@ -8,6 +8,7 @@ pub mod outbox;
 mod postgres;
 mod postgres_outbox;
 mod postgres_writer;
+pub mod retention;
 mod search_sql;
 mod sqlite;
 mod sqlite_outbox;
@@ -165,6 +166,9 @@ pub trait Store: Send + Sync {
 
     /// The change log that event streams read.
     fn changes(&self) -> &dyn ChangeLog;
+
+    /// What the retention sweep finds to delete.
+    fn expiring(&self) -> &dyn retention::Expiring;
 
     /// The bytes of a stored part, by BLAKE3 (hex).
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;

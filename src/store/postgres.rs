@@ -15,6 +15,7 @@ use super::batch::Queue;
 use super::changes::{ChangeLog, PostgresChangeLog};
 use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
 use super::postgres_writer;
+use super::retention::Expiring;
 use super::search_sql::{Columns, push_postgres_search};
 use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, stored_email,
@@ -212,6 +213,10 @@ impl Store for PostgresStore {
 
     fn changes(&self) -> &dyn ChangeLog {
         &self.changes
+    }
+
+    fn expiring(&self) -> &dyn Expiring {
+        &self.state
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -23,6 +23,7 @@ use tokio::sync::{Mutex, mpsc};
 use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
 use super::changes::{ChangeLog, SqliteChangeLog, new_email_events};
 use super::mail_state::SqliteMailState;
+use super::retention::Expiring;
 use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, search_text,
     stored_email, to_micros,
@@ -505,6 +506,10 @@ impl Store for SqliteStore {
 
     fn changes(&self) -> &dyn ChangeLog {
         &self.changes
+    }
+
+    fn expiring(&self) -> &dyn Expiring {
+        &self.state
     }
 
     async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
