@@ -7,10 +7,27 @@ use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::StoreError;
 use crate::telemetry::error_chain;
+
+/// Every error: `success` is false, `error` is short, `message` (optional) is the detail.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"success": false, "error": "Email not found"}))]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    #[schema(example = "Invalid API key")]
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The send API's 429 only (see its own schema).
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub retry_after: Option<u64>,
+}
 
 /// When a client refused a stream may try again: about when a dropped one is noticed.
 const STREAM_RETRY_AFTER_SECS: u64 = 15;
@@ -187,13 +204,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %error_chain(&self), "request failed");
         }
         let (error, message) = self.body();
-        let mut body = json!({ "success": false, "error": error });
-        if let Some(message) = message {
-            body["message"] = message.into();
-        }
-        if let ApiError::SendLimited { retry_after, .. } = &self {
-            body["retryAfter"] = (*retry_after).into();
-        }
+        let body = ErrorBody {
+            success: false,
+            error: error.to_owned(),
+            message,
+            retry_after: match &self {
+                ApiError::SendLimited { retry_after, .. } => Some(*retry_after),
+                _ => None,
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after() {
             response

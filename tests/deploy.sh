@@ -23,7 +23,7 @@ fail() { echo "deploy.sh: FAILED: $*" >&2; exit 1; }
 expect_in() { grep -qF -- "$1" <<<"$2" || fail "expected '$1' in: $2"; }
 
 step "shellcheck"
-shellcheck deploy/install.sh deploy/uninstall.sh tests/deploy.sh .ci/run scripts/test-postgres.sh
+shellcheck deploy/install.sh deploy/uninstall.sh tests/deploy.sh .ci/run scripts/test-postgres.sh scripts/schemathesis.sh
 
 step "systemd-analyze verify deploy/mailroom.service"
 # verify insists that ExecStart exists: point it at the binary under test.

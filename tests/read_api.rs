@@ -120,10 +120,11 @@ async fn limit_and_skip_paginate(engine: Engine) {
     assert_eq!(clamped["count"], 15);
     let (_, zero) = app.get_json("/emails?limit=0").await;
     assert_eq!(zero["count"], 1);
-    let (_, beyond) = app.get_json("/emails?skip=18446744073709551615").await;
+    let (_, beyond) = app.get_json("/emails?skip=9223372036854775807").await;
     assert_eq!(beyond["count"], 0);
     for bad in [
         "/emails?skip=-1",
+        "/emails?skip=9223372036854775808",
         "/emails?limit=ten",
         "/emails?skip=1e9",
         "/emails?limit=%ZZ",

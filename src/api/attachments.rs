@@ -30,11 +30,11 @@ pub fn router() -> Router<AppState> {
     tag = "emails",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "The email id"),
+        ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("name" = String, Path, description = "The part's file name, percent-encoded"),
     ),
     responses(
-        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+        (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
          body = super::docs::schemas::Download,
          headers(
             ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),
@@ -72,11 +72,11 @@ async fn by_name(
     tag = "emails",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "The email id"),
+        ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("index" = u32, Path, description = "Position in `attachments`, from 0"),
     ),
     responses(
-        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+        (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
          body = super::docs::schemas::Download,
          headers(
             ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),
@@ -103,11 +103,11 @@ async fn attachment_by_index(
     tag = "emails",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "The email id"),
+        ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("index" = u32, Path, description = "Position in `inlines`, from 0"),
     ),
     responses(
-        (status = 200, description = "The bytes, with the stored type", content_type = "application/octet-stream",
+        (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
          body = super::docs::schemas::Download,
          headers(
             ("Content-Type" = String, description = "The stored type in canonical form (`application/octet-stream` when unknown or unparsable)"),

@@ -5,10 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::mail_state::{self, MailboxParam, mailboxes_json, parse_mailbox};
-use super::presenter::{email_json, list_item_json};
+use super::mail_state::{self, MailboxParam, parse_mailbox};
+use super::presenter::{EmailEnvelope, EmailList, MailboxState, email_body, list_item};
 use crate::api::AppState;
 use crate::email::{EmailId, search_key};
 use crate::error::ApiError;
@@ -56,7 +55,8 @@ fn flag_filter(name: &'static str, text: Option<&str>) -> Result<Option<bool>, A
 }
 
 impl ListParams {
-    /// `limit` is clamped to 1..=100; `skip` must be a whole number ≥ 0.
+    /// `limit` is clamped to 1..=100; `skip` must be a whole number from 0 to 2^63 − 1
+    /// (the most either engine can skip).
     pub fn parse(self) -> Result<EmailQuery, ApiError> {
         let limit = match self.limit.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_LIMIT,
@@ -66,9 +66,16 @@ impl ListParams {
         };
         let skip = match self.skip.as_deref().map(str::trim) {
             None | Some("") => 0,
-            Some(text) => text.parse::<u64>().map_err(|_| {
-                ApiError::bad_request("Invalid skip", "skip must be a whole number, 0 or more")
-            })?,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .and_then(|skip| u64::try_from(skip).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Invalid skip",
+                        "skip must be a whole number from 0 to 9223372036854775807",
+                    )
+                })?,
         };
         // No stored text holds U+0000 (PostgreSQL cannot), so a filter with one would be
         // dropped to nothing and match everything: refuse it instead.
@@ -121,18 +128,18 @@ impl ListParams {
     tag = "emails",
     security(("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "Page size, clamped to 1..100 (default 10)"),
-        ("skip" = Option<u64>, Query, description = "Emails to skip (default 0)"),
+        ("limit" = Option<i64>, Query, description = "Page size: any whole number, clamped to 1..100 (default 10; empty is the default)"),
+        ("skip" = Option<i64>, Query, minimum = 0, description = "Emails to skip (default 0; empty is the default)"),
         ("from_email" = Option<String>, Query, description = "Sender address, case-insensitive"),
         ("subject" = Option<String>, Query, description = "Case-insensitive substring of the subject, taken literally"),
-        ("mailbox" = Option<String>, Query, description = "Only this mailbox (an address; `+tag` and case are ignored); the flags shown are this mailbox's"),
+        ("mailbox" = Option<String>, Query, format = Email, description = "Only this mailbox (an address; `+tag` and case are ignored); the flags shown are this mailbox's"),
         ("processed" = Option<bool>, Query, description = "Only read (`true`) or unread (`false`) emails"),
         ("starred" = Option<bool>, Query, description = "Only starred or unstarred emails"),
         ("trashed" = Option<bool>, Query, description = "`true`: only the trash; default `false`: trashed emails are hidden (unless `q` has `is:trashed`)"),
         ("q" = Option<String>, Query, description = "A search: words and `\"phrases\"` of subject, sender, recipients, body and part names (case and accents ignored), `from:` `to:` `subject:` (substrings), `mailbox:`, `has:attachment`, `is:unread|read|starred|trashed`, `before:`/`after:` (YYYY-MM-DD, UTC), `larger:`/`smaller:` (10MB, 500KB); `-` negates a term; all terms must match"),
     ),
     responses(
-        (status = 200, description = "One page", body = super::docs::schemas::EmailList),
+        (status = 200, description = "One page", body = EmailList),
         (status = 400, description = "`limit` or `skip` is not a whole number, a flag filter is not true/false, the mailbox is not an address, or `q` does not parse (`\"error\":\"Invalid query\"`, the message says where and why)", body = super::docs::ErrorBody),
     )
 )]
@@ -140,17 +147,19 @@ async fn list(
     _: Authenticated,
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailList>, ApiError> {
     let query = params?.0.parse()?;
     let emails = state.store.list_emails(&query).await?;
     let cut_above = state.settings.list_body_max_bytes;
-    let emails: Vec<Value> = emails
+    let emails: Vec<_> = emails
         .into_iter()
-        .map(|email| list_item_json(email, cut_above))
+        .map(|email| list_item(email, cut_above))
         .collect();
-    Ok(Json(
-        json!({ "success": true, "count": emails.len(), "emails": emails }),
-    ))
+    Ok(Json(EmailList {
+        success: true,
+        count: emails.len(),
+        emails,
+    }))
 }
 
 /// One stored email.
@@ -161,10 +170,10 @@ async fn list(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
-        ("mailbox" = Option<String>, Query, description = "Show the flags of this mailbox; 404 when the email is not in it"),
+        ("mailbox" = Option<String>, Query, format = Email, description = "Show the flags of this mailbox; 404 when the email is not in it"),
     ),
     responses(
-        (status = 200, description = "The email", body = super::docs::schemas::EmailEnvelope),
+        (status = 200, description = "The email", body = EmailEnvelope),
         (status = 400, description = "Malformed id", body = super::docs::ErrorBody),
         (status = 404, description = "No such email", body = super::docs::ErrorBody),
     )
@@ -174,7 +183,7 @@ async fn show(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<MailboxParam>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailEnvelope>, ApiError> {
     let id = parse_id(&id?.0)?;
     let mailbox = params?.0.parse()?;
     email_view(&state, id, mailbox.as_deref()).await
@@ -186,16 +195,20 @@ pub async fn email_view(
     state: &AppState,
     id: EmailId,
     mailbox: Option<&str>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailEnvelope>, ApiError> {
     let mail = state.store.mail_state();
     let email = match mailbox {
         Some(mailbox) => mail.email_in(id, mailbox).await?,
         None => state.store.email(id).await?,
     }
     .ok_or(ApiError::NotFound("Email not found"))?;
-    let mut json = email_json(email);
-    json["mailboxes"] = mailboxes_json(&mail.mailboxes_of(id).await?);
-    Ok(Json(json!({ "success": true, "email": json })))
+    let mut email = email_body(email);
+    let mailboxes = mail.mailboxes_of(id).await?;
+    email.mailboxes = Some(mailboxes.iter().map(MailboxState::from).collect());
+    Ok(Json(EmailEnvelope {
+        success: true,
+        email,
+    }))
 }
 
 pub fn parse_id(text: &str) -> Result<EmailId, ApiError> {
@@ -241,14 +254,10 @@ mod tests {
     }
 
     #[test]
-    fn huge_skips_are_accepted() {
-        assert_eq!(
-            params(None, Some("18446744073709551615"))
-                .parse()
-                .unwrap()
-                .skip,
-            u64::MAX
-        );
+    fn skips_up_to_what_a_database_can_skip_are_accepted() {
+        let largest = params(None, Some("9223372036854775807")).parse().unwrap();
+        assert_eq!(largest.skip, i64::MAX as u64);
+        assert!(params(None, Some("9223372036854775808")).parse().is_err());
     }
 
     #[test]

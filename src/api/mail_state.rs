@@ -8,10 +8,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::emails::{email_view, parse_id};
+use super::presenter::EmailEnvelope;
 use crate::api::AppState;
 use crate::email::{EmailId, FlagChange, mailbox_address};
 use crate::error::ApiError;
@@ -26,9 +26,10 @@ pub fn router() -> Router<AppState> {
         .route("/emails/bulk", post(bulk))
 }
 
-/// The flags to set; any subset. `read` is another name for `processed`.
+/// The flags to set; any subset, at least one. `read` is another name for `processed`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct FlagsBody {
     /// Read (the old service's name for it).
     processed: Option<bool>,
@@ -101,11 +102,11 @@ fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
-        ("mailbox" = Option<String>, Query, description = "Change the flags in this mailbox only"),
+        ("mailbox" = Option<String>, Query, format = Email, description = "Change the flags in this mailbox only"),
     ),
     request_body = FlagsBody,
     responses(
-        (status = 200, description = "The email, changed", body = super::docs::schemas::EmailEnvelope),
+        (status = 200, description = "The email, changed", body = EmailEnvelope),
         (status = 400, description = "Malformed id, mailbox or body", body = super::docs::ErrorBody),
         (status = 404, description = "No such email (in that mailbox)", body = super::docs::ErrorBody),
     )
@@ -116,7 +117,7 @@ pub async fn patch(
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<MailboxParam>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailEnvelope>, ApiError> {
     let id = parse_id(&id?.0)?;
     let mailbox = params?.0.parse()?;
     let change = json_body::<FlagsBody>(body)?.change()?;
@@ -174,6 +175,7 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     /// At most 1,000 ids.
+    #[schema(max_items = 1000)]
     ids: Vec<String>,
     set: Option<FlagsBody>,
     /// `true` deletes the emails (as `DELETE /emails/<id>` does each).
@@ -297,15 +299,6 @@ pub async fn mailboxes(
 }
 
 /// The per-mailbox flags of one email, as `GET /emails/<id>` adds them.
-pub fn mailboxes_json(flags: &[crate::email::MailboxFlags]) -> Value {
-    flags
-        .iter()
-        .map(|m| {
-            json!({"address": m.address, "read": m.read, "starred": m.starred, "trashed": m.trashed})
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

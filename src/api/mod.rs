@@ -8,7 +8,7 @@ mod health;
 mod liveness;
 mod mail_state;
 pub mod metrics;
-mod presenter;
+pub(crate) mod presenter;
 mod raw;
 mod send;
 mod state;

@@ -13,7 +13,7 @@ use crate::config::OutboundSettings;
 const MAX_SUBJECT_CHARS: usize = 998;
 
 /// `to`, `cc` and `bcc` take one address or a list.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Recipients {
     One(String),
@@ -29,14 +29,21 @@ impl Recipients {
     }
 }
 
-/// The body of `POST /api/email/send` as the client sent it.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /api/email/send` as the client sent it: at most 5 recipients in
+/// all, a body of at most 10,000 characters. A missing field is refused by `validate`,
+/// which names it, rather than by the JSON reader.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SendRequest {
+    #[schema(required = true, value_type = Recipients)]
     pub to: Option<Recipients>,
     pub cc: Option<Recipients>,
     pub bcc: Option<Recipients>,
+    /// Must belong to one of the domains in `DOMINIO`.
+    #[schema(required = true, value_type = String, example = "noreply@example.org")]
     pub from: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub subject: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub body: Option<String>,
     #[serde(rename = "isHtml")]
     pub is_html: Option<bool>,

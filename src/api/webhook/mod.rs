@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use self::body::{BodyError, BodyReader};
 use crate::api::AppState;
@@ -26,6 +27,17 @@ const PARSE_INLINE_BYTES: usize = 64 * 1024;
 
 /// Where deliveries on this route come from, in the metrics.
 const PROVIDER: &str = "improvmx";
+
+/// `POST /webhook`: stored, or a redelivery of an email already stored under this id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookAccepted {
+    /// Always `true`.
+    pub success: bool,
+    #[schema(example = "Email received and stored")]
+    pub message: &'static str,
+    #[schema(pattern = "^[0-9a-f]{24}$", example = "6735f1a08c1e4b2a9f0a1b2c")]
+    pub email_id: String,
+}
 
 /// What every delivery shares: how bodies are read and what a payload may hold.
 #[derive(Clone)]
@@ -54,7 +66,7 @@ pub fn router(settings: &WebhookSettings) -> Router<AppState> {
     tag = "webhook",
     request_body(content = super::docs::schemas::ImprovMxPayload, content_type = "application/json"),
     responses(
-        (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
+        (status = 200, description = "Stored, or a redelivery of an email already stored", body = WebhookAccepted),
         (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
         (status = 408, description = "The body arrived slower than WEBHOOK_MIN_BYTES_PER_SEC", body = super::docs::ErrorBody),
         (status = 413, description = "Larger than MAX_WEBHOOK_BYTES, or more parts or JSON keys than WEBHOOK_MAX_PARTS, WEBHOOK_MAX_JSON_KEYS", body = super::docs::ErrorBody),
@@ -66,7 +78,7 @@ async fn receive(
     State(state): State<AppState>,
     Extension(intake): Extension<Intake>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAccepted>, ApiError> {
     let started = Instant::now();
     let (head, body) = request.into_parts();
     let body = intake
@@ -101,11 +113,11 @@ async fn receive(
             tracing::info!(email_id = %id, "redelivery of a stored email");
         }
     }
-    Ok(Json(json!({
-        "success": true,
-        "message": "Email received and stored",
-        "email_id": inserted.id(),
-    })))
+    Ok(Json(WebhookAccepted {
+        success: true,
+        message: "Email received and stored",
+        email_id: inserted.id().to_string(),
+    }))
 }
 
 /// Parses and base64-decodes the payload. That is CPU work for tens of megabytes, so it
@@ -145,7 +157,7 @@ fn counted(error: ApiError) -> ApiError {
     params(("secret" = String, Path, description = "The value of WEBHOOK_SECRET")),
     request_body(content = super::docs::schemas::ImprovMxPayload, content_type = "application/json"),
     responses(
-        (status = 200, description = "Stored, or a redelivery of an email already stored", body = super::docs::schemas::WebhookAccepted),
+        (status = 200, description = "Stored, or a redelivery of an email already stored", body = WebhookAccepted),
         (status = 400, description = "The body is not a JSON object", body = super::docs::ErrorBody),
         (status = 403, description = "Wrong secret, or a sender outside WEBHOOK_ALLOWED_IPS", body = super::docs::ErrorBody),
         (status = 404, description = "No WEBHOOK_SECRET is configured", body = super::docs::ErrorBody),
@@ -159,7 +171,7 @@ async fn receive_with_secret(
     state: State<AppState>,
     intake: Extension<Intake>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAccepted>, ApiError> {
     receive(state, intake, request).await
 }
 

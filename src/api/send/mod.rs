@@ -7,15 +7,15 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::docs::ErrorBody;
-use super::docs::send_schemas::{
-    OutboxEnvelope, OutboxPage, SendAccepted, SendRateLimited, SendRequest as SendRequestSchema,
-    SendStatsEnvelope,
+mod bodies;
+
+use self::bodies::{
+    OutboxEmail, OutboxEnvelope, OutboxPage, SendAccepted, SendRateLimited, SendStats,
+    SendStatsEnvelope, StatusName,
 };
+use super::docs::ErrorBody;
 use super::emails::parse_id;
-use super::presenter::iso_8601;
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::outbound::SendError;
@@ -23,7 +23,7 @@ use crate::outbound::outbox::OutboxStatus;
 use crate::outbound::validate::SendRequest;
 use crate::security::auth::Authenticated;
 use crate::security::client_ip::ClientIp;
-use crate::store::outbox::{OutboxEntry, OutboxQuery};
+use crate::store::outbox::OutboxQuery;
 use crate::telemetry::metrics;
 
 pub fn router() -> Router<AppState> {
@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
     path = "/api/email/send",
     tag = "send",
     security(("bearer" = [])),
-    request_body(content = SendRequestSchema, content_type = "application/json"),
+    request_body(content = SendRequest, content_type = "application/json"),
     responses(
         (status = 202, description = "Queued", body = SendAccepted),
         (status = 400, description = "A validation check failed; `message` says which", body = ErrorBody),
@@ -56,7 +56,7 @@ pub(super) async fn send(
     ClientIp(client): ClientIp,
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SendAccepted>), ApiError> {
     let body = body.map_err(ApiError::from_body)?;
     let request: SendRequest = serde_json::from_slice(&body).map_err(|e| {
         tracing::warn!(ip = %client, error = %e, "send refused: unreadable body");
@@ -79,12 +79,12 @@ pub(super) async fn send(
         })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "success": true,
-            "message": "Email queued for delivery",
-            "id": id,
-            "status": "queued",
-        })),
+        Json(SendAccepted {
+            success: true,
+            message: "Email queued for delivery",
+            id: id.to_string(),
+            status: StatusName::Queued,
+        }),
     ))
 }
 
@@ -100,22 +100,22 @@ pub(super) async fn stats(
     _: Authenticated,
     ClientIp(client): ClientIp,
     State(state): State<AppState>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SendStatsEnvelope>, ApiError> {
     let now = chrono::Utc::now();
     let usage = state.outbound.usage(client, now).await?;
     let [minute, hour, day] = state.outbound.policy.stats(&usage, now);
-    Ok(Json(json!({
-        "success": true,
-        "stats": {
-            "ip": client.to_string(),
-            "sentLastMinute": minute.0,
-            "sentLastHour": hour.0,
-            "sentLastDay": day.0,
-            "remainingMinute": minute.1,
-            "remainingHour": hour.1,
-            "remainingDay": day.1,
+    Ok(Json(SendStatsEnvelope {
+        success: true,
+        stats: SendStats {
+            ip: client.to_string(),
+            sent_last_minute: minute.0,
+            sent_last_hour: hour.0,
+            sent_last_day: day.0,
+            remaining_minute: minute.1,
+            remaining_hour: hour.1,
+            remaining_day: day.1,
         },
-    })))
+    }))
 }
 
 /// Where an accepted email stands.
@@ -124,7 +124,7 @@ pub(super) async fn stats(
     path = "/api/email/outbox/{id}",
     tag = "send",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The id returned by `POST /api/email/send`")),
+    params(("id" = String, Path, description = "The id returned by `POST /api/email/send`: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$")),
     responses(
         (status = 200, description = "The outbox entry", body = OutboxEnvelope),
         (status = 400, description = "Malformed id", body = ErrorBody),
@@ -135,7 +135,7 @@ pub(super) async fn show(
     _: Authenticated,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutboxEnvelope>, ApiError> {
     let id = parse_id(&id?.0)?;
     let entry = state
         .outbound
@@ -143,14 +143,17 @@ pub(super) async fn show(
         .entry(id)
         .await?
         .ok_or(ApiError::NotFound("Outbox email not found"))?;
-    Ok(Json(json!({ "success": true, "email": entry_json(entry) })))
+    Ok(Json(OutboxEnvelope {
+        success: true,
+        email: entry.into(),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ListParams {
     status: Option<String>,
-    limit: Option<u32>,
-    skip: Option<u64>,
+    limit: Option<i64>,
+    skip: Option<i64>,
 }
 
 /// Accepted emails, newest first; `?status=sent` is the sent folder.
@@ -160,9 +163,9 @@ pub(super) struct ListParams {
     tag = "send",
     security(("bearer" = [])),
     params(
-        ("status" = Option<String>, Query, description = "queued, sending, sent, retrying or failed"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 10)"),
-        ("skip" = Option<u64>, Query, description = "Entries to skip (default 0)"),
+        ("status" = Option<StatusName>, Query, description = "Only entries in this state"),
+        ("limit" = Option<i64>, Query, description = "Page size: any whole number, clamped to 1..100 (default 10)"),
+        ("skip" = Option<i64>, Query, minimum = 0, description = "Entries to skip (default 0)"),
     ),
     responses(
         (status = 200, description = "A page of the outbox", body = OutboxPage),
@@ -173,7 +176,7 @@ pub(super) async fn list(
     _: Authenticated,
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutboxPage>, ApiError> {
     let params = params?.0;
     let status = params.status.filter(|s| !s.is_empty());
     if let Some(status) = &status
@@ -186,33 +189,16 @@ pub(super) async fn list(
     }
     let query = OutboxQuery {
         status,
-        limit: params.limit.unwrap_or(10).clamp(1, 100),
-        skip: params.skip.unwrap_or(0),
+        limit: params.limit.unwrap_or(10).clamp(1, 100) as u32,
+        skip: u64::try_from(params.skip.unwrap_or(0)).map_err(|_| {
+            ApiError::bad_request("Invalid skip", "skip must be a whole number, 0 or more")
+        })?,
     };
     let entries = state.outbound.outbox.list(&query).await?;
-    let emails: Vec<Value> = entries.into_iter().map(entry_json).collect();
-    Ok(Json(
-        json!({ "success": true, "count": emails.len(), "emails": emails }),
-    ))
-}
-
-fn entry_json(entry: OutboxEntry) -> Value {
-    let retry_at = match entry.status {
-        OutboxStatus::TemporaryFailure { retry_at } => Some(iso_8601(retry_at)),
-        _ => None,
-    };
-    let mut body = json!({
-        "id": entry.id,
-        "status": entry.status.name(),
-        "attempts": entry.attempts,
-        "lastError": entry.last_error,
-        "smtpReply": entry.smtp_reply,
-        "acceptedAt": iso_8601(entry.accepted_at),
-        "sentAt": entry.sent_at.map(iso_8601),
-        "retryAt": retry_at,
-    });
-    if let (Value::Object(fields), Value::Object(summary)) = (&mut body, entry.summary) {
-        fields.extend(summary);
-    }
-    body
+    let emails: Vec<OutboxEmail> = entries.into_iter().map(OutboxEmail::from).collect();
+    Ok(Json(OutboxPage {
+        success: true,
+        count: emails.len(),
+        emails,
+    }))
 }
