@@ -229,6 +229,28 @@ async fn traffic_moves_every_counter_by_what_happened(engine: Engine) {
     drop(app);
 }
 
+async fn open_event_streams_are_gauged(engine: Engine) {
+    let _turn = SERIAL.lock().await;
+    let smtp = SmtpServer::start();
+    let app = spawn(engine, &smtp).await;
+    assert_eq!(
+        Scrape::of(&app).await.get("mailroom_event_streams", &[]),
+        0.0
+    );
+    let stream = app
+        .client
+        .get(app.url("/events"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        Scrape::of(&app).await.get("mailroom_event_streams", &[]),
+        1.0
+    );
+}
+
 async fn metrics_are_not_served_on_the_api_port(engine: Engine) {
     let _turn = SERIAL.lock().await;
     let smtp = SmtpServer::start();
@@ -258,6 +280,7 @@ fn the_grafana_dashboard_queries_the_exported_names() {
         m::HTTP_REQUESTS,
         m::DB_POOL_CONNECTIONS,
         m::DB_POOL_MAX,
+        m::EVENT_STREAMS,
     ];
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana-dashboard.json");
     let text = std::fs::read_to_string(path).unwrap();
@@ -285,5 +308,6 @@ fn the_grafana_dashboard_queries_the_exported_names() {
 
 engine_tests!(
     traffic_moves_every_counter_by_what_happened,
+    open_event_streams_are_gauged,
     metrics_are_not_served_on_the_api_port,
 );

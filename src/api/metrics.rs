@@ -39,6 +39,7 @@ async fn refresh(state: &AppState) {
     }
     let security = &state.security;
     metrics::security_tables(security.limiter.len(), security.lockout.len());
+    metrics::event_streams(security.streams.open());
     match outbox.counts().await {
         Ok(counts) => {
             for (status, rows) in counts.by_status {

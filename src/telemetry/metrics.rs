@@ -27,6 +27,7 @@ pub const LOCKOUT_CLIENTS: &str = "mailroom_lockout_clients";
 pub const HTTP_REQUESTS: &str = "mailroom_http_requests_total";
 pub const DB_POOL_CONNECTIONS: &str = "mailroom_db_pool_connections";
 pub const DB_POOL_MAX: &str = "mailroom_db_pool_max_connections";
+pub const EVENT_STREAMS: &str = "mailroom_event_streams";
 
 /// Seconds: from a small email committed in a millisecond to a huge one over a slow link.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -192,6 +193,11 @@ pub fn http_request(method: &'static str, route: &str, status: u16) {
 }
 
 /// One connection pool's connections: open and idle, and its cap.
+/// Event streams (`GET /events`) open now.
+pub fn event_streams(open: usize) {
+    gauge!(EVENT_STREAMS).set(open as f64);
+}
+
 pub fn db_pool(pool: &'static str, open: u32, idle: u32, max: u32) {
     if !recording() {
         return;
@@ -245,4 +251,5 @@ fn describe() {
     );
     describe_gauge!(DB_POOL_CONNECTIONS, "Database pool connections by state");
     describe_gauge!(DB_POOL_MAX, "Database pool connection cap");
+    describe_gauge!(EVENT_STREAMS, "Event streams (GET /events) open");
 }
