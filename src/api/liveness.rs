@@ -106,8 +106,8 @@ mod tests {
         fn expiring(&self) -> &dyn crate::store::retention::Expiring {
             unreachable!("the probes never delete mail")
         }
-        async fn blob(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            Err(StoreError::Closed)
+        fn blobs(&self) -> &dyn crate::store::blobs::BlobStore {
+            unreachable!("the probes never read parts")
         }
         async fn migrate(&self) -> Result<(), StoreError> {
             Ok(())

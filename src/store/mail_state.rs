@@ -13,6 +13,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Connection as _, Row as _};
 
+use super::blobs::DELETE_ORPHAN_CHUNKS;
 use super::changes::{EVENT_LOCK, flags_data, now_micros};
 use super::{StoreError, stored_email};
 use sqlx::{PgConnection, SqliteConnection};
@@ -370,6 +371,10 @@ macro_rules! mail_state {
                             .await?;
                     }
                     sqlx::query(Self::sql(DELETE_UNUSED_BLOBS, ""))
+                        .bind(&blobs)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(Self::sql(DELETE_ORPHAN_CHUNKS, ""))
                         .bind(&blobs)
                         .execute(&mut *tx)
                         .await?;

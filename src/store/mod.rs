@@ -1,6 +1,7 @@
 //! Durable storage: one `Store` trait, one implementation per engine, chosen by URL scheme.
 
 mod batch;
+pub mod blobs;
 pub mod changes;
 pub mod feed;
 mod mail_state;
@@ -170,8 +171,13 @@ pub trait Store: Send + Sync {
     /// What the retention sweep finds to delete.
     fn expiring(&self) -> &dyn retention::Expiring;
 
-    /// The bytes of a stored part, by BLAKE3 (hex).
-    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stored part bytes, by BLAKE3 (hex), whole or a chunk at a time.
+    fn blobs(&self) -> &dyn blobs::BlobStore;
+
+    /// The bytes of a stored part, by BLAKE3 (hex), in one piece.
+    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.blobs().whole(blake3).await
+    }
 
     /// Applies pending migrations, and brings derived indexes up to date.
     async fn migrate(&self) -> Result<(), StoreError>;

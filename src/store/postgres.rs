@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 use super::batch::Queue;
+use super::blobs::{BlobStore, PostgresBlobs};
 use super::changes::{ChangeLog, PostgresChangeLog};
 use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
 use super::postgres_writer;
@@ -35,6 +36,7 @@ pub struct PostgresStore {
     index_build: Mutex<Option<JoinHandle<()>>>,
     state: PostgresMailState,
     changes: PostgresChangeLog,
+    blobs: PostgresBlobs,
 }
 
 impl PostgresStore {
@@ -62,6 +64,7 @@ impl PostgresStore {
             readers: pool.clone(),
         };
         Ok(Self {
+            blobs: PostgresBlobs(pool.clone()),
             pool,
             queue,
             writers: Mutex::new(writers),
@@ -219,13 +222,8 @@ impl Store for PostgresStore {
         &self.state
     }
 
-    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT data FROM blobs WHERE blake3 = $1")
-                .bind(blake3)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

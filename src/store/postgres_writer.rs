@@ -13,6 +13,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::batch::{Job, Queue, Reply, next_batch};
+use super::blobs::{insert_chunked_postgres, is_chunked};
 use super::changes::{EVENT_LOCK, new_email_events};
 use super::postgres::{classify, parse_id};
 use super::{Inserted, StoreError, search_text, to_micros};
@@ -176,6 +177,13 @@ async fn insert_together_on(
         }
     }
     blobs.sort_by(|a, b| a.0.cmp(&b.0));
+    // Large blobs in chunks, one at a time (still in blob order: see `insert_state_rows`).
+    let (large, blobs): (Vec<_>, Vec<_>) = blobs
+        .into_iter()
+        .partition(|(_, bytes)| is_chunked(bytes.len()));
+    for (hash, bytes) in large {
+        insert_chunked_postgres(conn, hash, bytes).await?;
+    }
     for chunk in blobs.chunks(BLOB_ROWS_PER_STATEMENT) {
         let mut sql = QueryBuilder::<Postgres>::new("INSERT INTO blobs (blake3, size, data) ");
         sql.push_values(chunk, |mut row, (hash, bytes)| {

@@ -21,6 +21,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{Mutex, mpsc};
 
 use super::batch::{Job, Queue, Reply, next_batch, part_bytes};
+use super::blobs::{BlobStore, SqliteBlobs, insert_chunked_sqlite, is_chunked};
 use super::changes::{ChangeLog, SqliteChangeLog, new_email_events};
 use super::mail_state::SqliteMailState;
 use super::retention::Expiring;
@@ -56,6 +57,7 @@ pub struct SqliteStore {
     /// Flag changes and deletes, on a connection of their own.
     state: SqliteMailState,
     changes: SqliteChangeLog,
+    blobs: SqliteBlobs,
 }
 
 impl SqliteStore {
@@ -85,12 +87,13 @@ impl SqliteStore {
         let (queue, jobs) = Queue::new();
         let task = tokio::spawn(run_writer(writer, jobs));
         Ok(Self {
-            readers,
+            readers: readers.clone(),
             queue,
             writer: Mutex::new(Some(task)),
             options,
             state,
             changes,
+            blobs: SqliteBlobs(readers.clone()),
         })
     }
 }
@@ -451,6 +454,10 @@ async fn insert_one(
         return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
     }
     for (hash, bytes) in std::mem::take(&mut email.blobs) {
+        if is_chunked(bytes.len()) {
+            insert_chunked_sqlite(conn, &hash, &bytes).await?;
+            continue;
+        }
         sqlx::query(
             "INSERT INTO blobs (blake3, size, data) VALUES (?, ?, ?) ON CONFLICT (blake3) DO NOTHING",
         )
@@ -512,13 +519,8 @@ impl Store for SqliteStore {
         &self.state
     }
 
-    async fn blob(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT data FROM blobs WHERE blake3 = ?")
-                .bind(blake3)
-                .fetch_optional(&self.readers)
-                .await?,
-        )
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
