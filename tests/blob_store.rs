@@ -9,6 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::Utc;
 use common::{Engine, TestDatabase};
+use futures::TryStreamExt as _;
 use mailroom::email::{EmailId, PartKind};
 use mailroom::inbound::improvmx;
 use mailroom::store::blobs::CHUNK_BYTES;
@@ -80,6 +81,18 @@ async fn large_blobs_are_read_back_a_chunk_at_a_time(engine: Engine) {
     let last = 2 * CHUNK_BYTES + 1;
     assert_eq!(read(last, CHUNK_BYTES).await.unwrap(), bytes[last..]);
     assert!(read(bytes.len(), 10).await.unwrap().is_empty());
+
+    // A stream of a range crosses chunks a piece at a time.
+    let range = (CHUNK_BYTES - 5) as u64..(2 * CHUNK_BYTES + 2) as u64;
+    let pieces: Vec<Vec<u8>> = store::blobs::stream(store.clone(), hash, range.clone())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(pieces.iter().all(|piece| piece.len() <= CHUNK_BYTES));
+    assert_eq!(
+        pieces.concat(),
+        bytes[range.start as usize..range.end as usize]
+    );
 }
 
 async fn small_blobs_stay_whole_and_read_in_pieces(engine: Engine) {

@@ -7,12 +7,16 @@
 //! `substr` and PostgreSQL's compressed TOAST both do). Blobs stored before chunking keep
 //! their bytes in `blobs`; they are read whole, as before.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures::Stream;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{PgConnection, Row as _, SqliteConnection};
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 /// The size of one stored chunk, and the most a single read returns.
 pub const CHUNK_BYTES: usize = 1024 * 1024;
@@ -30,6 +34,34 @@ pub trait BlobStore: Send + Sync {
 
     /// The whole blob, for what needs it in one piece (the original payload).
     async fn whole(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// The bytes `range` of a blob, as pieces of at most `CHUNK_BYTES` read one after the
+/// other as the stream is polled: a slow client holds one piece, never the blob.
+pub fn stream(
+    store: Arc<dyn Store>,
+    blake3: String,
+    range: Range<u64>,
+) -> impl Stream<Item = Result<Vec<u8>, StoreError>> + Send + 'static {
+    futures::stream::try_unfold(range.start, move |at| {
+        let store = store.clone();
+        let blake3 = blake3.clone();
+        async move {
+            if at >= range.end {
+                return Ok(None);
+            }
+            let want = usize::try_from(range.end - at).map_or(CHUNK_BYTES, |n| n.min(CHUNK_BYTES));
+            let piece = store.blobs().read(&blake3, at, want).await?;
+            if piece.is_empty() {
+                // The blob is shorter than its size says: end with an error, not a loop.
+                return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                    "blob {blake3} ends before byte {at}"
+                ))));
+            }
+            let next = at + piece.len() as u64;
+            Ok(Some((piece, next)))
+        }
+    })
 }
 
 /// Whether a blob's bytes are in `blob_chunks` rather than its own row.
