@@ -7,12 +7,9 @@ pub mod feed;
 mod mail_state;
 pub mod outbox;
 mod postgres;
-mod postgres_outbox;
-mod postgres_writer;
 pub mod retention;
 mod search_sql;
 mod sqlite;
-mod sqlite_outbox;
 pub mod users;
 
 use std::sync::Arc;
@@ -26,10 +23,10 @@ use crate::email::{EmailId, NewEmail, StoredEmail};
 pub use changes::{ChangeLog, EventKind, MailEvent};
 pub use mail_state::{Filed, MailState};
 pub use outbox::{OutboxStore, open_outbox};
+pub use postgres::PostgresOutbox;
 pub use postgres::PostgresStore;
-pub use postgres_outbox::PostgresOutbox;
+pub use sqlite::SqliteOutbox;
 pub use sqlite::SqliteStore;
-pub use sqlite_outbox::SqliteOutbox;
 pub use users::{NewUser, Role, User, UserStore, open_users};
 
 /// The outcome of storing an inbound email.

@@ -1,5 +1,10 @@
 //! PostgreSQL engine: `synchronous_commit=on`, a few writer tasks with group commit
-//! (`postgres_writer`), pooled reads.
+//! (`writer`), pooled reads.
+
+mod outbox;
+mod writer;
+
+pub use outbox::PostgresOutbox;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,7 +20,6 @@ use super::batch::Queue;
 use super::blobs::{BlobStore, PostgresBlobs};
 use super::changes::{ChangeLog, PostgresChangeLog};
 use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
-use super::postgres_writer;
 use super::retention::Expiring;
 use super::search_sql::{Columns, push_postgres_search};
 use super::{
@@ -54,7 +58,7 @@ impl PostgresStore {
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        let (queue, writers) = postgres_writer::start(&pool);
+        let (queue, writers) = writer::start(&pool);
         let changes = PostgresChangeLog {
             readers: pool.clone(),
             writer: pool.clone(),

@@ -12,11 +12,11 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
-use super::batch::{Job, Queue, Reply, next_batch};
-use super::blobs::{insert_chunked_postgres, is_chunked};
-use super::changes::{EVENT_LOCK, new_email_events};
-use super::postgres::{classify, parse_id};
-use super::{Inserted, StoreError, search_text, to_micros};
+use super::super::batch::{Job, Queue, Reply, next_batch};
+use super::super::blobs::{insert_chunked_postgres, is_chunked};
+use super::super::changes::{EVENT_LOCK, new_email_events};
+use super::super::{Inserted, StoreError, search_text, to_micros};
+use super::{classify, parse_id};
 use crate::email::{NewEmail, PartRef, part_refs, stored_size};
 use crate::telemetry::{error_chain, metrics};
 

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
-use super::outbox::{
+use super::super::outbox::{
     Admit, COUNTS_SQL, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxCounts, OutboxEntry,
     OutboxQuery, OutboxStore, Transition, Usage, counts_from_rows, entry_from_row, parse_id,
     parse_json, since, transition_columns,
 };
-use super::{PoolUsage, StoreError, from_micros, to_micros};
+use super::super::{PoolUsage, StoreError, from_micros, to_micros};
 use crate::email::EmailId;
 
 pub struct SqliteOutbox {
@@ -22,7 +22,7 @@ pub struct SqliteOutbox {
 
 impl SqliteOutbox {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = super::sqlite::connect_options(url)?;
+        let options = super::connect_options(url)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::outbox::{
+use super::super::outbox::{
     Admit, COUNTS_SQL, ClaimedEmail, DAY, ENTRY_COLUMNS, NewOutboxEmail, OutboxCounts, OutboxEntry,
     OutboxQuery, OutboxStore, Transition, Usage, counts_from_rows, entry_from_row, parse_id,
     parse_json, since, transition_columns,
 };
-use super::{PoolUsage, StoreError, from_micros, to_micros};
+use super::super::{PoolUsage, StoreError, from_micros, to_micros};
 use crate::email::EmailId;
 
 /// Any fixed key: queueing is rare, so one lock for all clients keeps the quota exact too.
@@ -31,7 +31,7 @@ impl PostgresOutbox {
             .application_name("mailroom-outbox");
         let pool = PgPoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(super::DEFAULT_ACQUIRE_TIMEOUT)
+            .acquire_timeout(super::super::DEFAULT_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self { pool })

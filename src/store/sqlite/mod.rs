@@ -5,7 +5,10 @@
 //! each request is answered only after the commit that holds it. New subjects join the
 //! search index in bulk (`INDEX_SUBJECTS_EVERY`); `search` lists and searches.
 
+mod outbox;
 mod search;
+
+pub use outbox::SqliteOutbox;
 
 use std::collections::HashSet;
 use std::os::unix::fs::OpenOptionsExt as _;
