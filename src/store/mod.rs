@@ -7,6 +7,7 @@ mod postgres;
 mod postgres_outbox;
 mod postgres_writer;
 mod search_sql;
+pub mod sessions;
 mod sqlite;
 mod sqlite_outbox;
 pub mod users;
@@ -23,6 +24,7 @@ pub use mail_state::{Filed, MailState};
 pub use outbox::{OutboxStore, open_outbox};
 pub use postgres::PostgresStore;
 pub use postgres_outbox::PostgresOutbox;
+pub use sessions::{Session, SessionStore, open_sessions};
 pub use sqlite::SqliteStore;
 pub use sqlite_outbox::SqliteOutbox;
 pub use users::{NewUser, Role, User, UserStore, open_users};
@@ -84,6 +86,16 @@ pub struct EmailQuery {
     pub trashed: Option<bool>,
     /// `q=`: every term must match.
     pub search: Option<crate::search::Query>,
+    /// Keyset pagination: only emails listed after this one (older, or as old with a
+    /// smaller id), so a deep page costs what the first does.
+    pub after: Option<Cursor>,
+}
+
+/// A position in a newest-first list: the last email of the page before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: DateTime<Utc>,
+    pub id: EmailId,
 }
 
 /// What a list or read of emails selects, for `stored_email`.

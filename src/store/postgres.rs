@@ -143,14 +143,14 @@ impl Store for PostgresStore {
                 ));
                 sql.push_bind(mailbox.clone());
                 let flags = ["m.is_read", "m.starred", "m.trashed"];
-                (sql, flags, "m.received_at DESC, m.email_id DESC")
+                (sql, flags, ["m.received_at", "m.email_id"])
             }
             None => {
                 let sql = QueryBuilder::<Postgres>::new(format!(
                     "SELECT {EMAIL_COLUMNS} FROM emails e WHERE TRUE"
                 ));
                 let flags = ["e.processed", "e.starred", "e.trashed"];
-                (sql, flags, "e.received_at DESC, e.id DESC")
+                (sql, flags, ["e.received_at", "e.id"])
             }
         };
         for (column, wanted) in flags
@@ -182,7 +182,15 @@ impl Store for PostgresStore {
             };
             push_postgres_search(&mut sql, search, &columns);
         }
-        sql.push(format_args!(" ORDER BY {order} LIMIT "))
+        let [at, id] = order;
+        if let Some(after) = &query.after {
+            sql.push(format_args!(" AND ({at}, {id}) < ("))
+                .push_bind(super::to_micros(after.received_at))
+                .push(", ")
+                .push_bind(after.id.to_string())
+                .push(")");
+        }
+        sql.push(format_args!(" ORDER BY {at} DESC, {id} DESC LIMIT "))
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
             .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));

@@ -129,6 +129,7 @@ impl SqliteStore {
                     .push_bind(wanted);
             }
         }
+        push_after(&mut sql, query, "emails.received_at", "emails.id");
         sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
@@ -172,6 +173,7 @@ impl SqliteStore {
             };
             push_sqlite_search(&mut sql, search, &columns);
         }
+        push_after(&mut sql, query, "m.received_at", "m.email_id");
         sql.push(" ORDER BY m.received_at DESC, m.email_id DESC LIMIT ")
             .push_bind(i64::from(query.limit))
             .push(" OFFSET ")
@@ -192,6 +194,18 @@ fn push_filters(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, table: &str)
         sql.push(format_args!(" AND instr({table}.subject_folded, "))
             .push_bind(subject.clone())
             .push(") > 0");
+    }
+}
+
+/// Keyset pagination: rows past the cursor in the newest-first order (a row value
+/// comparison, which the newest-first indexes answer as a range).
+fn push_after(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, at: &str, id: &str) {
+    if let Some(after) = &query.after {
+        sql.push(format_args!(" AND ({at}, {id}) < ("))
+            .push_bind(after.received_at.timestamp_micros())
+            .push(", ")
+            .push_bind(after.id.to_string())
+            .push(")");
     }
 }
 

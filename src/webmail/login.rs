@@ -1,0 +1,165 @@
+//! `GET/POST /login` and `POST /logout`. Failed logins lock a client IP out with the
+//! API's thresholds but counters of their own; the target after login is a local path.
+
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+
+use super::access::Viewer;
+use super::chrome::Chrome;
+use super::error::{WebmailError, render};
+use super::session::{self, ActiveSession, PreSessionToken, Transport};
+use super::state::WebmailState;
+use crate::security::client_ip::ClientIp;
+use crate::security::passwords;
+
+pub fn router() -> Router<WebmailState> {
+    Router::new()
+        .route("/login", get(form).post(submit))
+        .route("/logout", post(logout))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    problem: Option<String>,
+    email: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// The login form; someone already logged in goes straight on.
+async fn form(
+    session: Option<Extension<ActiveSession>>,
+    Extension(PreSessionToken(token)): Extension<PreSessionToken>,
+    Query(next): Query<Next>,
+) -> Result<Response, WebmailError> {
+    let next = local_target(next.next.as_deref()).to_owned();
+    if session.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    render(&LoginPage {
+        chrome: Chrome::with_csrf(token),
+        problem: None,
+        email: String::new(),
+        next,
+    })
+}
+
+async fn submit(
+    State(state): State<WebmailState>,
+    ClientIp(ip): ClientIp,
+    Extension(transport): Extension<Transport>,
+    Extension(PreSessionToken(token)): Extension<PreSessionToken>,
+    old: Option<Extension<ActiveSession>>,
+    Query(next): Query<Next>,
+    Form(credentials): Form<Credentials>,
+) -> Result<Response, WebmailError> {
+    state
+        .lockout
+        .check(ip, Instant::now())
+        .map_err(WebmailError::LockedOut)?;
+    let login = credentials.email.trim().to_lowercase();
+    let user = state.users.user(&login).await?;
+    let attempt = credentials.password;
+    // Verify off the async workers: argon2id takes tens of milliseconds on purpose.
+    let verified = match user.as_ref().map(|u| u.password_hash.clone()) {
+        Some(hash) => tokio::task::spawn_blocking(move || passwords::verify(&attempt, &hash))
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    let next = local_target(next.next.as_deref()).to_owned();
+    let Some(user) = user.filter(|_| verified) else {
+        if state.lockout.fail(ip, Instant::now()) {
+            tracing::warn!(client_ip = %ip, "webmail login locked out after repeated failures");
+        }
+        let page = LoginPage {
+            chrome: Chrome::with_csrf(token),
+            problem: Some("Wrong email or password.".into()),
+            email: login,
+            next,
+        };
+        return render(&page);
+    };
+    state.lockout.succeed(ip);
+    // A session the browser brought (someone else's, or planted) never survives a login.
+    if let Some(Extension(ActiveSession(old))) = old {
+        state.sessions.drop_session(&old.id_digest).await?;
+    }
+    let started = session::start(&state, user.id, transport).await?;
+    tracing::info!(user = %user.login, "webmail login");
+    Ok((started.cookies, Redirect::to(&next)).into_response())
+}
+
+async fn logout(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Extension(transport): Extension<Transport>,
+) -> Result<Response, WebmailError> {
+    let cookies = session::end(&state, &viewer.session, transport).await?;
+    Ok((cookies, Redirect::to("/login")).into_response())
+}
+
+/// `next` when it is a path on this site, else `/`: never `//host`, `/\host` or a URL.
+pub fn local_target(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_login_targets() {
+        assert_eq!(
+            local_target(Some("/view/abc?mailbox=a%40x.org")),
+            "/view/abc?mailbox=a%40x.org"
+        );
+        assert_eq!(local_target(Some("/")), "/");
+        for outside in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/\t/evil.example",
+            "/a\\b",
+            "",
+        ] {
+            assert_eq!(local_target(Some(outside)), "/", "{outside:?}");
+        }
+        assert_eq!(local_target(None), "/");
+    }
+}

@@ -1,0 +1,343 @@
+//! `GET /view/<id>`: the reading view, and its actions (flags, delete forever, always
+//! show images from the sender) as POST forms. Opening an email marks it read in the
+//! reader's mailboxes.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::access::{self, Readable, Viewer};
+use super::auth_results::{self, Badge};
+use super::body::body_part;
+use super::chrome::Chrome;
+use super::error::{WebmailError, render};
+use super::listing::{self, ListView};
+use super::mailbox::email_query;
+use super::state::WebmailState;
+use crate::email::{EmailId, FlagChange, PartKind};
+
+pub fn router() -> Router<WebmailState> {
+    Router::new()
+        .route("/view/{id}", get(show))
+        .route("/view/{id}/flags", post(flags))
+        .route("/view/{id}/delete", post(delete))
+        .route("/view/{id}/images", post(always_show_images))
+}
+
+pub enum Body {
+    Html {
+        src: String,
+        images_shown: bool,
+        show_images_href: String,
+        sender: String,
+    },
+    Text(String),
+    Empty,
+}
+
+struct Attachment {
+    name: String,
+    size: String,
+    content_type: String,
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "view.html")]
+struct ViewPage {
+    chrome: Chrome,
+    id: String,
+    subject: String,
+    from: String,
+    to: String,
+    cc: String,
+    date: String,
+    date_iso: String,
+    badges: Vec<Badge>,
+    body: Body,
+    attachments: Vec<Attachment>,
+    starred: bool,
+    trashed: bool,
+    original_href: String,
+    back_href: String,
+    newer_href: Option<String>,
+    older_href: Option<String>,
+    /// `?folder=…&mailbox=…&q=…`, kept on every link and form.
+    mailbox_query: String,
+}
+
+#[derive(Deserialize)]
+struct ViewOptions {
+    images: Option<String>,
+}
+
+fn parse_id(id: &str) -> Result<EmailId, WebmailError> {
+    id.parse().map_err(|_| WebmailError::NotFound)
+}
+
+async fn show(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(view): Query<ListView>,
+    Query(options): Query<ViewOptions>,
+) -> Result<Response, WebmailError> {
+    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
+    if !readable.email.processed {
+        let read = FlagChange {
+            read: Some(true),
+            ..FlagChange::default()
+        };
+        access::set_flags(&state, &readable, read).await?;
+    }
+    let sender = listing::sender_address(&readable.email).unwrap_or_default();
+    let images = options.images.as_deref() == Some("1")
+        || (!sender.is_empty()
+            && state
+                .sessions
+                .shows_images_from(viewer.user.id, &sender)
+                .await?);
+    let body = body(&state, &viewer, &readable, &view, images, sender);
+    let page = page(&state, &viewer, readable, &view, body).await?;
+    render(&page)
+}
+
+async fn page(
+    state: &WebmailState,
+    viewer: &Viewer,
+    readable: Readable,
+    view: &ListView,
+    body: Body,
+) -> Result<ViewPage, WebmailError> {
+    let older_href = older(state, viewer, view, &readable).await?;
+    let email = readable.email;
+    let context = view.context();
+    let field = |name: &str| addresses(email.document.get(name));
+    Ok(ViewPage {
+        chrome: Chrome::of(viewer),
+        id: email.id.to_string(),
+        subject: listing::subject(&email),
+        from: field("from"),
+        to: field("to"),
+        cc: field("cc"),
+        date: email
+            .received_at
+            .format("%a, %-d %b %Y %H:%M UTC")
+            .to_string(),
+        date_iso: email.received_at.to_rfc3339(),
+        badges: auth_results::badges(email.document.get("headers")),
+        attachments: attachments(&email),
+        starred: email.starred,
+        trashed: email.trashed,
+        original_href: format!("/ui/original/{}", email.id),
+        back_href: format!("/{context}"),
+        newer_href: None,
+        older_href,
+        mailbox_query: context,
+        body,
+    })
+}
+
+/// The next older email of the same list, through the keyset cursor. A user's list is
+/// always one of their mailboxes (the one read through, unless another of theirs was
+/// asked for), so the link never names someone else's email.
+async fn older(
+    state: &WebmailState,
+    viewer: &Viewer,
+    view: &ListView,
+    readable: &Readable,
+) -> Result<Option<String>, WebmailError> {
+    let mut view = view.clone();
+    if !viewer.is_admin() {
+        let asked = view
+            .mailbox
+            .take()
+            .filter(|m| readable.mailboxes.contains(m));
+        view.mailbox = asked.or_else(|| readable.mailboxes.first().cloned());
+        if view.mailbox.is_none() {
+            return Ok(None);
+        }
+    }
+    view.after = Some(listing::cursor_text(&readable.email));
+    let Ok(mut query) = email_query(&view) else {
+        return Ok(None);
+    };
+    query.limit = 1;
+    let next = state.store.list_emails(&query).await?;
+    view.after = None;
+    Ok(next
+        .first()
+        .map(|e| format!("/view/{}{}", e.id, view.context())))
+}
+
+fn body(
+    state: &WebmailState,
+    viewer: &Viewer,
+    readable: &Readable,
+    view: &ListView,
+    images: bool,
+    sender: String,
+) -> Body {
+    let email = &readable.email;
+    let text = |name: &str| {
+        email
+            .document
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    if text("html").is_some() {
+        let now = Utc::now();
+        let signed = state
+            .signer
+            .query(viewer.user.id, email.id, body_part(images), now);
+        let images_param = if images { "&images=1" } else { "" };
+        return Body::Html {
+            src: format!("/ui/body/{}?{signed}{images_param}", email.id),
+            images_shown: images,
+            show_images_href: format!("/view/{}{}&images=1", email.id, view.context()),
+            sender,
+        };
+    }
+    match text("text") {
+        Some(text) => Body::Text(text.to_owned()),
+        None => Body::Empty,
+    }
+}
+
+fn attachments(email: &crate::email::StoredEmail) -> Vec<Attachment> {
+    email
+        .parts(PartKind::Attachment)
+        .map(|(index, part)| Attachment {
+            name: part
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("attachment-{}", index + 1)),
+            size: human_size(part.size),
+            content_type: part.content_type.clone().unwrap_or_default(),
+            href: format!("/ui/download/{}/attachments/{index}", email.id),
+        })
+        .collect()
+}
+
+/// `Ana <ana@x.org>, luis@y.org` from an address object or a list of them.
+fn addresses(value: Option<&Value>) -> String {
+    let one = |v: &Value| {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("").trim();
+        let address = v.get("email").and_then(Value::as_str).unwrap_or("").trim();
+        match (name.is_empty(), address.is_empty()) {
+            (false, false) => format!("{name} <{address}>"),
+            (true, false) => address.to_owned(),
+            _ => name.to_owned(),
+        }
+    };
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(one)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::String(text)) => text.clone(),
+        Some(item @ Value::Object(_)) => one(item),
+        _ => String::new(),
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.0} KB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}
+
+#[derive(Deserialize)]
+struct FlagAction {
+    action: String,
+}
+
+async fn flags(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(view): Query<ListView>,
+    Form(form): Form<FlagAction>,
+) -> Result<Response, WebmailError> {
+    let set = |read, starred, trashed| FlagChange {
+        read,
+        starred,
+        trashed,
+    };
+    let change = match form.action.as_str() {
+        "read" => set(Some(true), None, None),
+        "unread" => set(Some(false), None, None),
+        "star" => set(None, Some(true), None),
+        "unstar" => set(None, Some(false), None),
+        "trash" => set(None, None, Some(true)),
+        "restore" => set(None, None, Some(false)),
+        _ => return Err(WebmailError::BadRequest("Unknown action.".into())),
+    };
+    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
+    access::set_flags(&state, &readable, change).await?;
+    // Marking unread or trashing ends the reading: back to the list.
+    let back_to_list = matches!(form.action.as_str(), "unread" | "trash");
+    let target = if back_to_list {
+        format!("/{}", view.context())
+    } else {
+        format!("/view/{id}{}", view.context())
+    };
+    Ok(Redirect::to(&target).into_response())
+}
+
+#[derive(Deserialize)]
+struct Confirm {
+    confirm: Option<String>,
+}
+
+async fn delete(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(view): Query<ListView>,
+    Form(form): Form<Confirm>,
+) -> Result<Response, WebmailError> {
+    if form.confirm.as_deref() != Some("yes") {
+        return Err(WebmailError::BadRequest(
+            "Deleting forever needs a confirmation.".into(),
+        ));
+    }
+    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
+    if !readable.wholly_owned && !viewer.is_admin() {
+        return Err(WebmailError::BadRequest(
+            "Other mailboxes hold this message too: move it to the trash instead.".into(),
+        ));
+    }
+    state
+        .store
+        .mail_state()
+        .delete(&[readable.email.id])
+        .await?;
+    Ok(Redirect::to(&format!("/{}", view.context())).into_response())
+}
+
+async fn always_show_images(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(view): Query<ListView>,
+) -> Result<Response, WebmailError> {
+    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
+    if let Some(sender) = listing::sender_address(&readable.email) {
+        state
+            .sessions
+            .show_images_from(viewer.user.id, &sender)
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/view/{id}{}", view.context())).into_response())
+}
