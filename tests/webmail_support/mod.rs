@@ -2,6 +2,8 @@
 //! HTTP client that logs in through the real form.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::collections::HashMap;
 
 use chrono::Utc;
