@@ -100,6 +100,7 @@ async fn submit(
         return render(&page);
     };
     state.lockout.succeed(ip);
+    drop_expired_sessions(&state).await?;
     // A session the browser brought (someone else's, or planted) never survives a login.
     if let Some(Extension(ActiveSession(old))) = old {
         state.sessions.drop_session(&old.id_digest).await?;
@@ -107,6 +108,18 @@ async fn submit(
     let started = session::start(&state, user.id, transport).await?;
     tracing::info!(user = %user.login, "webmail login");
     Ok((started.cookies, Redirect::to(&next)).into_response())
+}
+
+/// Expired sessions are refused as they come; a login also clears them out of the table.
+async fn drop_expired_sessions(state: &WebmailState) -> Result<(), WebmailError> {
+    let now = chrono::Utc::now();
+    let idle = chrono::Duration::from_std(state.settings.session_idle).unwrap_or_default();
+    let absolute = chrono::Duration::from_std(state.settings.session_absolute).unwrap_or_default();
+    state
+        .sessions
+        .drop_expired_sessions(now - idle, now - absolute)
+        .await?;
+    Ok(())
 }
 
 async fn logout(

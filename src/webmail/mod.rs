@@ -32,6 +32,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 pub use setup::SetupLink;
 pub use signing::Signer;
@@ -75,7 +76,23 @@ pub fn router(state: WebmailState) -> Router {
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Mail must not come back from the cache (or the back button) after logout.
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Names the route template, never the raw path (it carries ids and signatures).
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::info_span!(
+        "webmail",
+        method = %request.method(),
+        route,
+        client_ip = tracing::field::Empty
+    )
 }
 
 fn header_layer(
