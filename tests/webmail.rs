@@ -458,21 +458,21 @@ async fn the_list_searches_and_pages_by_keyset(engine: Engine) {
     let mut client = Client::logged_in(&app, "ana@puntoa.ar").await;
     let first = client.get("/").await.text().await.unwrap();
     assert_eq!(first.matches("class=\"row unread\"").count(), 50);
-    let next = first
-        .split("rel=\"next\"")
-        .next()
-        .unwrap()
-        .rsplit("href=\"")
-        .next()
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#38;", "&")
-        .replace("&amp;", "&");
+    let next = link(&first, "next");
     let second = client.get(&next).await.text().await.unwrap();
     assert_eq!(second.matches("class=\"row unread\"").count(), 2, "{next}");
     assert!(second.contains("Pedido 00") && !first.contains("Pedido 00"));
+    // And back: the newer page is the first one again.
+    let newer = link(&second, "prev");
+    let back = client.get(&newer).await.text().await.unwrap();
+    assert_eq!(back.matches("class=\"row unread\"").count(), 50, "{newer}");
+    assert!(
+        back.contains("Pedido 51") && back.contains("Pedido 02") && !back.contains("Pedido 01")
+    );
+    assert!(
+        !back.contains("rel=\"prev\""),
+        "no newer page before the first"
+    );
     let found = client
         .get("/?q=subject%3A%22Pedido%2007%22")
         .await
@@ -488,6 +488,19 @@ async fn the_list_searches_and_pages_by_keyset(engine: Engine) {
             .unwrap()
             .contains("could not be understood")
     );
+}
+
+/// The `href` of the link with this `rel`, unescaped.
+fn link(html: &str, rel: &str) -> String {
+    let before = html.split(&format!("rel=\"{rel}\"")).next().unwrap();
+    let href = before
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    href.replace("&#38;", "&").replace("&amp;", "&")
 }
 
 async fn a_password_change_ends_every_other_session(engine: Engine) {

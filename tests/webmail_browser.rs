@@ -5,6 +5,7 @@
 mod common;
 mod webmail_support;
 
+use chromiumoxide::cdp::browser_protocol::emulation::MediaFeature;
 use common::{Engine, TestApp};
 use mailroom::store::Role;
 use serde_json::{Value, json};
@@ -171,6 +172,23 @@ async fn a_reader_logs_in_reads_flags_searches_and_logs_out() {
     assert!(page_text(&page).await.contains("Pedido 42"));
     open(&page, &format!("{base}/")).await;
     assert!(!page_text(&page).await.contains("Pedido 42"));
+
+    // k and j walk to the newer and the older message of the list, u goes back to it.
+    open(&page, &format!("{base}/view/{invoice}?folder=all")).await;
+    for (key, subject) in [("k", "Pedido 42"), ("j", "Factura de noviembre")] {
+        mark_document(&page).await;
+        press(&page, key).await;
+        wait_for_new_document(&page).await;
+        let heading: String = eval(&page, "document.querySelector('h1').innerText").await;
+        assert_eq!(heading, subject, "after {key}");
+    }
+    mark_document(&page).await;
+    press(&page, "u").await;
+    wait_for_new_document(&page).await;
+    assert_eq!(
+        current_path(&page).await,
+        "/?folder=all&mailbox=ventas%40puntoa.ar"
+    );
 
     // Log out; the back button does not bring the mail back.
     open(&page, &format!("{base}/view/{invoice}")).await;
@@ -358,6 +376,32 @@ async fn the_pages_fit_a_375_pixel_phone() {
             "{path}: {width} px, {overflowing:?}"
         );
     }
+    // `?` shows the shortcuts.
+    press(&page, "?").await;
+    let help_open: bool = eval(&page, "document.querySelector('#help').open").await;
+    assert!(help_open, "? opens the help");
+
+    // The system's dark mode is followed.
+    let background = "getComputedStyle(document.body).backgroundColor";
+    let light: String = eval(&page, background).await;
+    let dark_mode = MediaFeature::builder()
+        .name("prefers-color-scheme")
+        .value("dark")
+        .build()
+        .unwrap();
+    page.emulate_media_features(vec![dark_mode]).await.unwrap();
+    let dark: String = eval(&page, background).await;
+    assert_eq!(
+        (light.as_str(), dark.as_str()),
+        ("rgb(247, 247, 245)", "rgb(20, 20, 22)")
+    );
+    let light_mode = MediaFeature::builder()
+        .name("prefers-color-scheme")
+        .value("light")
+        .build()
+        .unwrap();
+    page.emulate_media_features(vec![light_mode]).await.unwrap();
+
     // Last: a full-page screenshot resets the emulated screen.
     open(&page, &format!("{base}/")).await;
     save_screenshot(&page, "webmail-phone.png").await;

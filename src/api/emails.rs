@@ -109,6 +109,7 @@ impl ListParams {
             trashed: trashed.or((!asks_for_trash).then_some(false)),
             search,
             after: None,
+            before: None,
         })
     }
 }

@@ -89,6 +89,16 @@ pub struct EmailQuery {
     /// Keyset pagination: only emails listed after this one (older, or as old with a
     /// smaller id), so a deep page costs what the first does.
     pub after: Option<Cursor>,
+    /// Keyset pagination backwards: only emails listed before this one (newer), and the
+    /// page comes **oldest first**, so its first rows are the ones next to the cursor.
+    pub before: Option<Cursor>,
+}
+
+impl EmailQuery {
+    /// `ASC` when paging backwards (`before`), else `DESC`: newest first.
+    pub(crate) fn direction(&self) -> &'static str {
+        if self.before.is_some() { "ASC" } else { "DESC" }
+    }
 }
 
 /// A position in a newest-first list: the last email of the page before.

@@ -183,17 +183,22 @@ impl Store for PostgresStore {
             push_postgres_search(&mut sql, search, &columns);
         }
         let [at, id] = order;
-        if let Some(after) = &query.after {
-            sql.push(format_args!(" AND ({at}, {id}) < ("))
-                .push_bind(super::to_micros(after.received_at))
-                .push(", ")
-                .push_bind(after.id.to_string())
-                .push(")");
+        for (cursor, comparison) in [(&query.after, "<"), (&query.before, ">")] {
+            if let Some(cursor) = cursor {
+                sql.push(format_args!(" AND ({at}, {id}) {comparison} ("))
+                    .push_bind(super::to_micros(cursor.received_at))
+                    .push(", ")
+                    .push_bind(cursor.id.to_string())
+                    .push(")");
+            }
         }
-        sql.push(format_args!(" ORDER BY {at} DESC, {id} DESC LIMIT "))
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        let direction = query.direction();
+        sql.push(format_args!(
+            " ORDER BY {at} {direction}, {id} {direction} LIMIT "
+        ))
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(stored_email).collect()
     }

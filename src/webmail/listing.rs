@@ -84,6 +84,8 @@ pub struct ListView {
     pub q: Option<String>,
     /// The keyset cursor: `<microseconds>.<id>` of the last email of the page before.
     pub after: Option<String>,
+    /// Paging back: the first email of the page after (the newer page comes instead).
+    pub before: Option<String>,
 }
 
 impl ListView {

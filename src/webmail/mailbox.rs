@@ -61,8 +61,8 @@ struct MailboxPage {
     rows: Vec<Row>,
     problem: Option<String>,
     empty_message: &'static str,
-    first_page: Option<String>,
-    next_page: Option<String>,
+    newer_page: Option<String>,
+    older_page: Option<String>,
 }
 
 async fn list(
@@ -84,8 +84,8 @@ async fn list(
         rows: Vec::new(),
         problem: None,
         empty_message: view.folder.empty_message(),
-        first_page: view.after.is_some().then(|| format!("/{}", view.context())),
-        next_page: None,
+        newer_page: None,
+        older_page: None,
     };
     if view.mailbox.is_none() && !viewer.is_admin() {
         page.empty_message = "No mailbox is yours yet: ask an admin to assign you an address.";
@@ -99,14 +99,20 @@ async fn list(
         }
     };
     let mut emails = state.store.list_emails(&query).await?;
-    if emails.len() > PAGE_SIZE as usize {
-        emails.truncate(PAGE_SIZE as usize);
-        let last = emails.last().expect("a full page");
-        page.next_page = Some(format!(
-            "/{}&after={}",
-            view.context(),
-            listing::cursor_text(last)
-        ));
+    let more = emails.len() > PAGE_SIZE as usize;
+    emails.truncate(PAGE_SIZE as usize);
+    let backwards = view.before.is_some();
+    if backwards {
+        emails.reverse(); // a backward page comes oldest first
+    }
+    let link = |key: &str, email: &StoredEmail| {
+        format!("/{}&{key}={}", view.context(), listing::cursor_text(email))
+    };
+    if view.after.is_some() || (backwards && more) {
+        page.newer_page = emails.first().map(|first| link("before", first));
+    }
+    if backwards || more {
+        page.older_page = emails.last().map(|last| link("after", last));
     }
     page.rows = emails.iter().map(|email| row(email, &view)).collect();
     render(&page)
@@ -136,15 +142,22 @@ pub fn email_query(view: &ListView) -> Result<EmailQuery, String> {
         ),
         None => None,
     };
-    let after = match view.after.as_deref() {
-        Some(text) => Some(listing::parse_cursor(text).ok_or("That page link is broken.")?),
-        None => None,
+    let cursor = |text: Option<&str>| match text {
+        Some(text) => listing::parse_cursor(text)
+            .map(Some)
+            .ok_or("That page link is broken."),
+        None => Ok(None),
     };
+    let (after, before) = (
+        cursor(view.after.as_deref())?,
+        cursor(view.before.as_deref())?,
+    );
     let mut query = EmailQuery {
         limit: PAGE_SIZE + 1,
         mailbox: view.mailbox.clone(),
         search,
         after,
+        before,
         ..EmailQuery::default()
     };
     view.folder.apply(&mut query);

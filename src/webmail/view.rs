@@ -114,7 +114,7 @@ async fn page(
     view: &ListView,
     body: Body,
 ) -> Result<ViewPage, WebmailError> {
-    let older_href = older(state, viewer, view, &readable).await?;
+    let (newer_href, older_href) = neighbours(state, viewer, view, &readable).await?;
     let email = readable.email;
     let context = view.context();
     let field = |name: &str| addresses(email.document.get(name));
@@ -136,22 +136,22 @@ async fn page(
         trashed: email.trashed,
         original_href: format!("/ui/original/{}", email.id),
         back_href: format!("/{context}"),
-        newer_href: None,
+        newer_href,
         older_href,
         mailbox_query: context,
         body,
     })
 }
 
-/// The next older email of the same list, through the keyset cursor. A user's list is
-/// always one of their mailboxes (the one read through, unless another of theirs was
-/// asked for), so the link never names someone else's email.
-async fn older(
+/// The emails next to this one in the same list, `(newer, older)`, through the keyset
+/// cursors. A user's list is always one of their mailboxes (the one read through,
+/// unless another of theirs was asked for), so a link never names someone else's email.
+async fn neighbours(
     state: &WebmailState,
     viewer: &Viewer,
     view: &ListView,
     readable: &Readable,
-) -> Result<Option<String>, WebmailError> {
+) -> Result<(Option<String>, Option<String>), WebmailError> {
     let mut view = view.clone();
     if !viewer.is_admin() {
         let asked = view
@@ -160,19 +160,33 @@ async fn older(
             .filter(|m| readable.mailboxes.contains(m));
         view.mailbox = asked.or_else(|| readable.mailboxes.first().cloned());
         if view.mailbox.is_none() {
-            return Ok(None);
+            return Ok((None, None));
         }
     }
-    view.after = Some(listing::cursor_text(&readable.email));
-    let Ok(mut query) = email_query(&view) else {
-        return Ok(None);
+    let here = listing::cursor_text(&readable.email);
+    let newer = ListView {
+        before: Some(here.clone()),
+        after: None,
+        ..view.clone()
     };
-    query.limit = 1;
-    let next = state.store.list_emails(&query).await?;
-    view.after = None;
-    Ok(next
-        .first()
-        .map(|e| format!("/view/{}{}", e.id, view.context())))
+    let older = ListView {
+        after: Some(here),
+        before: None,
+        ..view.clone()
+    };
+    let mut links = [None, None];
+    for (link, side) in links.iter_mut().zip([newer, older]) {
+        let Ok(mut query) = email_query(&side) else {
+            continue;
+        };
+        query.limit = 1;
+        let next = state.store.list_emails(&query).await?;
+        *link = next
+            .first()
+            .map(|e| format!("/view/{}{}", e.id, view.context()));
+    }
+    let [newer, older] = links;
+    Ok((newer, older))
 }
 
 fn body(
