@@ -428,6 +428,10 @@ async fn attachments_download_with_the_apis_dispositions(engine: Engine) {
     assert!(
         page.contains("invoice.html") && page.contains("SPF: pass") && page.contains("DKIM: fail")
     );
+    assert!(
+        !page.contains("class=\"thumbnail\""),
+        "no thumbnail for HTML"
+    );
     let response = client
         .get(&format!("/ui/download/{id}/attachments/0"))
         .await;

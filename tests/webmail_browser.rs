@@ -55,7 +55,10 @@ async fn a_reader_logs_in_reads_flags_searches_and_logs_out() {
             "ana@example.org",
             "<p>Hola, <b>adjunto la factura</b>.</p><img src=\"cid:logo@x\" alt=\"logo\">",
             json!([{"type": "image/png", "name": "logo.png", "cid": "logo@x", "content": PIXEL_B64}]),
-            json!([{"type": "application/pdf", "name": "factura.pdf", "content": "JVBERi0xLjQK"}]),
+            json!([
+                {"type": "application/pdf", "name": "factura.pdf", "content": "JVBERi0xLjQK"},
+                {"type": "image/png", "name": "foto.png", "content": PIXEL_B64}
+            ]),
         ))
         .await;
     app.deliver(payload(
@@ -105,6 +108,14 @@ async fn a_reader_logs_in_reads_flags_searches_and_logs_out() {
         json!(["Hola, adjunto la factura.", [1]]),
         "text and the inline image"
     );
+
+    // An image attachment has a thumbnail; the PDF has none.
+    let thumbnails: Vec<u32> = eval(
+        &page,
+        "[...document.querySelectorAll('.thumbnail')].map(i => i.naturalWidth)",
+    )
+    .await;
+    assert_eq!(thumbnails, [1]);
 
     // The attachment downloads with the API's disposition.
     let href: String = eval(

@@ -79,13 +79,16 @@ async fn submit(
     let login = credentials.email.trim().to_lowercase();
     let user = state.users.user(&login).await?;
     let attempt = credentials.password;
+    // An unknown login is checked against a stand-in hash, so it takes as long as a
+    // wrong password: the answer's timing does not tell which logins exist.
+    let hash = user
+        .as_ref()
+        .map_or_else(|| stand_in_hash().to_owned(), |u| u.password_hash.clone());
     // Verify off the async workers: argon2id takes tens of milliseconds on purpose.
-    let verified = match user.as_ref().map(|u| u.password_hash.clone()) {
-        Some(hash) => tokio::task::spawn_blocking(move || passwords::verify(&attempt, &hash))
-            .await
-            .unwrap_or(false),
-        None => false,
-    };
+    let verified = tokio::task::spawn_blocking(move || passwords::verify(&attempt, &hash))
+        .await
+        .unwrap_or(false)
+        && user.is_some();
     let next = local_target(next.next.as_deref()).to_owned();
     let Some(user) = user.filter(|_| verified) else {
         if state.lockout.fail(ip, Instant::now()) {
@@ -129,6 +132,17 @@ async fn logout(
 ) -> Result<Response, WebmailError> {
     let cookies = session::end(&state, &viewer.session, transport).await?;
     Ok((cookies, Redirect::to("/login")).into_response())
+}
+
+/// A hash of a random password, made once, for logins that match no user.
+fn stand_in_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = crate::security::accounts::generate_password();
+        passwords::Password::new(&random)
+            .expect("a generated password is long enough")
+            .hash()
+    })
 }
 
 /// `next` when it is a path on this site, else `/`: never `//host`, `/\host` or a URL.

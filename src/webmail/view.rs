@@ -45,7 +45,12 @@ struct Attachment {
     size: String,
     content_type: String,
     href: String,
+    /// Passive raster images get a thumbnail (the same download, shown small).
+    thumbnail: bool,
 }
+
+/// Image types a browser only ever decodes as pictures (never SVG, which is a document).
+const THUMBNAIL_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 #[derive(Template)]
 #[template(path = "view.html")]
@@ -233,6 +238,9 @@ fn attachments(email: &crate::email::StoredEmail) -> Vec<Attachment> {
                 .clone()
                 .unwrap_or_else(|| format!("attachment-{}", index + 1)),
             size: human_size(part.size),
+            thumbnail: THUMBNAIL_TYPES.contains(
+                &crate::download::served_type(part.content_type.as_deref()).essence_str(),
+            ),
             content_type: part.content_type.clone().unwrap_or_default(),
             href: format!("/ui/download/{}/attachments/{index}", email.id),
         })
