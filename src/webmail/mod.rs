@@ -5,6 +5,7 @@
 //! applied here, in one visible place. Pages use the store's use cases, never SQL.
 
 mod access;
+mod actions;
 mod admin;
 mod assets;
 mod auth_results;
@@ -60,6 +61,7 @@ pub fn router(state: WebmailState) -> Router {
         .merge(setup::router())
         .merge(mailbox::router())
         .merge(view::router())
+        .merge(actions::router())
         .merge(body::router())
         .merge(downloads::router())
         .merge(password::router())

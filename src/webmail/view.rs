@@ -1,12 +1,11 @@
-//! `GET /view/<id>`: the reading view, and its actions (flags, delete forever, always
-//! show images from the sender) as POST forms. Opening an email marks it read in the
-//! reader's mailboxes.
+//! `GET /view/<id>`: the reading view (its buttons post to `actions`). Opening an email
+//! marks it read in the reader's mailboxes.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,11 +21,7 @@ use super::state::WebmailState;
 use crate::email::{EmailId, FlagChange, PartKind};
 
 pub fn router() -> Router<WebmailState> {
-    Router::new()
-        .route("/view/{id}", get(show))
-        .route("/view/{id}/flags", post(flags))
-        .route("/view/{id}/delete", post(delete))
-        .route("/view/{id}/images", post(always_show_images))
+    Router::new().route("/view/{id}", get(show))
 }
 
 pub enum Body {
@@ -81,7 +76,7 @@ struct ViewOptions {
     images: Option<String>,
 }
 
-fn parse_id(id: &str) -> Result<EmailId, WebmailError> {
+pub fn parse_id(id: &str) -> Result<EmailId, WebmailError> {
     id.parse().map_err(|_| WebmailError::NotFound)
 }
 
@@ -277,89 +272,4 @@ fn human_size(bytes: u64) -> String {
         1024..1_048_576 => format!("{:.0} KB", bytes as f64 / 1024.0),
         _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
     }
-}
-
-#[derive(Deserialize)]
-struct FlagAction {
-    action: String,
-}
-
-async fn flags(
-    State(state): State<WebmailState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Query(view): Query<ListView>,
-    Form(form): Form<FlagAction>,
-) -> Result<Response, WebmailError> {
-    let set = |read, starred, trashed| FlagChange {
-        read,
-        starred,
-        trashed,
-    };
-    let change = match form.action.as_str() {
-        "read" => set(Some(true), None, None),
-        "unread" => set(Some(false), None, None),
-        "star" => set(None, Some(true), None),
-        "unstar" => set(None, Some(false), None),
-        "trash" => set(None, None, Some(true)),
-        "restore" => set(None, None, Some(false)),
-        _ => return Err(WebmailError::BadRequest("Unknown action.".into())),
-    };
-    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
-    access::set_flags(&state, &readable, change).await?;
-    // Marking unread or trashing ends the reading: back to the list.
-    let back_to_list = matches!(form.action.as_str(), "unread" | "trash");
-    let target = if back_to_list {
-        format!("/{}", view.context())
-    } else {
-        format!("/view/{id}{}", view.context())
-    };
-    Ok(Redirect::to(&target).into_response())
-}
-
-#[derive(Deserialize)]
-struct Confirm {
-    confirm: Option<String>,
-}
-
-async fn delete(
-    State(state): State<WebmailState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Query(view): Query<ListView>,
-    Form(form): Form<Confirm>,
-) -> Result<Response, WebmailError> {
-    if form.confirm.as_deref() != Some("yes") {
-        return Err(WebmailError::BadRequest(
-            "Deleting forever needs a confirmation.".into(),
-        ));
-    }
-    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
-    if !readable.wholly_owned && !viewer.is_admin() {
-        return Err(WebmailError::BadRequest(
-            "Other mailboxes hold this message too: move it to the trash instead.".into(),
-        ));
-    }
-    state
-        .store
-        .mail_state()
-        .delete(&[readable.email.id])
-        .await?;
-    Ok(Redirect::to(&format!("/{}", view.context())).into_response())
-}
-
-async fn always_show_images(
-    State(state): State<WebmailState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Query(view): Query<ListView>,
-) -> Result<Response, WebmailError> {
-    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
-    if let Some(sender) = listing::sender_address(&readable.email) {
-        state
-            .sessions
-            .show_images_from(viewer.user.id, &sender)
-            .await?;
-    }
-    Ok(Redirect::to(&format!("/view/{id}{}", view.context())).into_response())
 }
