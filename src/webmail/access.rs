@@ -121,6 +121,7 @@ pub async fn set_flags(
 ) -> Result<(), WebmailError> {
     let ids = [readable.email.id];
     let mail = state.store.mail_state();
+    state.counts.changed();
     if readable.mailboxes.is_empty() {
         mail.set_flags(&ids, None, change).await?;
     }

@@ -87,6 +87,7 @@ async fn delete(
         .mail_state()
         .delete(&[readable.email.id])
         .await?;
+    state.counts.changed();
     Ok(Redirect::to(&format!("/{}", view.context())).into_response())
 }
 

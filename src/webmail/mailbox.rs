@@ -70,7 +70,8 @@ async fn list(
     viewer: Viewer,
     Query(mut view): Query<ListView>,
 ) -> Result<Response, WebmailError> {
-    let readable = viewer.readable(state.store.mail_state().mailboxes().await?);
+    let all = state.counts.get(&state.store).await?;
+    let readable = viewer.readable(all.as_ref().clone());
     view.mailbox = selected_mailbox(&viewer, &readable, view.mailbox.take())?;
     let mut page = MailboxPage {
         chrome: Chrome {

@@ -11,6 +11,7 @@ mod assets;
 mod auth_results;
 mod body;
 mod chrome;
+mod counts;
 mod csrf;
 mod downloads;
 mod error;
@@ -128,5 +129,6 @@ pub async fn build(
         trusted_proxies: Arc::new(settings.security.trusted_proxies.clone()),
         signer: Arc::new(signer),
         setup: Arc::new(setup),
+        counts: Arc::default(),
     })
 }

@@ -7,6 +7,7 @@ use crate::security::client_ip::IpSet;
 use crate::security::lockout::Lockout;
 use crate::store::{SessionStore, Store, UserStore};
 
+use super::counts::MailboxCounts;
 use super::setup::SetupLink;
 use super::signing::Signer;
 
@@ -28,4 +29,6 @@ pub struct WebmailState {
     pub signer: Arc<Signer>,
     /// The one-time link that creates the first admin, while there are no users.
     pub setup: Arc<SetupLink>,
+    /// The mailbox selector's counts, recounted when stale.
+    pub counts: Arc<MailboxCounts>,
 }
