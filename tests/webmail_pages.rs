@@ -227,6 +227,9 @@ async fn the_list_searches_and_pages_by_keyset(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(found.matches("class=\"row unread\"").count(), 1);
+    let broken = client.get("/?folder=bogus").await;
+    assert_eq!(broken.status(), 400);
+    assert!(broken.text().await.unwrap().contains("That link is broken"));
     let bad = client.get("/?q=before%3Anot-a-date").await;
     assert_eq!(bad.status(), 200);
     assert!(

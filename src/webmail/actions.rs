@@ -2,14 +2,14 @@
 //! before any handler runs): flags, delete forever, always show images from a sender.
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
 use super::access::{self, Viewer};
 use super::error::WebmailError;
-use super::listing::{self, ListView};
+use super::listing::{self, ListQuery};
 use super::state::WebmailState;
 use super::view::parse_id;
 use crate::email::FlagChange;
@@ -30,7 +30,7 @@ async fn flags(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(view): Query<ListView>,
+    ListQuery(view): ListQuery,
     Form(form): Form<FlagAction>,
 ) -> Result<Response, WebmailError> {
     let set = |read, starred, trashed| FlagChange {
@@ -68,7 +68,7 @@ async fn delete(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(view): Query<ListView>,
+    ListQuery(view): ListQuery,
     Form(form): Form<Confirm>,
 ) -> Result<Response, WebmailError> {
     if form.confirm.as_deref() != Some("yes") {
@@ -95,7 +95,7 @@ async fn always_show_images(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(view): Query<ListView>,
+    ListQuery(view): ListQuery,
 ) -> Result<Response, WebmailError> {
     let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
     if let Some(sender) = listing::sender_address(&readable.email) {

@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+
+use super::error::WebmailError;
 use super::login::encode;
 use crate::email::{EmailId, PartKind, StoredEmail};
 use crate::store::{Cursor, EmailQuery};
@@ -107,6 +111,21 @@ impl ListView {
             after: None,
             ..self.clone()
         }
+    }
+}
+
+/// A `ListView` from the query string; a malformed one (`folder=bogus`) gets the
+/// friendly error page rather than a bare 400.
+pub struct ListQuery(pub ListView);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = WebmailError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(view) = Query::<ListView>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| WebmailError::BadRequest("That link is broken.".into()))?;
+        Ok(Self(view))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
@@ -11,7 +11,7 @@ use chrono::Utc;
 use super::access::Viewer;
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
-use super::listing::{self, Folder, ListView};
+use super::listing::{self, Folder, ListQuery, ListView};
 use super::login::encode;
 use super::state::WebmailState;
 use crate::email::{MailboxCount, StoredEmail};
@@ -68,7 +68,7 @@ struct MailboxPage {
 async fn list(
     State(state): State<WebmailState>,
     viewer: Viewer,
-    Query(mut view): Query<ListView>,
+    ListQuery(mut view): ListQuery,
 ) -> Result<Response, WebmailError> {
     let all = state.counts.get(&state.store).await?;
     let readable = viewer.readable(all.as_ref().clone());

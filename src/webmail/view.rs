@@ -15,7 +15,7 @@ use super::auth_results::{self, Badge};
 use super::body::body_part;
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
-use super::listing::{self, ListView};
+use super::listing::{self, ListQuery, ListView};
 use super::mailbox::email_query;
 use super::state::WebmailState;
 use crate::email::{EmailId, FlagChange, PartKind};
@@ -84,7 +84,7 @@ async fn show(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(view): Query<ListView>,
+    ListQuery(view): ListQuery,
     Query(options): Query<ViewOptions>,
 ) -> Result<Response, WebmailError> {
     let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
