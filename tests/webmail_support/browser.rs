@@ -109,9 +109,9 @@ pub async fn mark_document(page: &Page) {
     page.evaluate("window.__oldDocument = true").await.unwrap();
 }
 
-/// Waits (5 s at most) until the marked document is replaced and the new one has loaded.
+/// Waits (15 s at most) until the marked document is replaced and the new one has loaded.
 pub async fn wait_for_new_document(page: &Page) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let state = page
             .evaluate("[window.__oldDocument === true, document.readyState]")
@@ -135,9 +135,9 @@ pub async fn current_path(page: &Page) -> String {
     eval(page, "location.pathname + location.search").await
 }
 
-/// Waits (5 s at most) until the page's path and query satisfy `done`, and it has loaded.
+/// Waits (15 s at most) until the page's path and query satisfy `done`, and it has loaded.
 pub async fn wait_for_path(page: &Page, done: impl Fn(&str) -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         // While a navigation is under way the page has no context to evaluate in.
         let state = page
