@@ -2,13 +2,14 @@
 //! before any handler runs): flags, delete forever, always show images from a sender.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
 use super::access::{self, Viewer};
 use super::error::WebmailError;
+use super::form::FormInput;
 use super::listing::{self, ListQuery};
 use super::state::WebmailState;
 use super::view::parse_id;
@@ -31,7 +32,7 @@ async fn flags(
     viewer: Viewer,
     Path(id): Path<String>,
     ListQuery(view): ListQuery,
-    Form(form): Form<FlagAction>,
+    FormInput(form): FormInput<FlagAction>,
 ) -> Result<Response, WebmailError> {
     let set = |read, starred, trashed| FlagChange {
         read,
@@ -69,7 +70,7 @@ async fn delete(
     viewer: Viewer,
     Path(id): Path<String>,
     ListQuery(view): ListQuery,
-    Form(form): Form<Confirm>,
+    FormInput(form): FormInput<Confirm>,
 ) -> Result<Response, WebmailError> {
     if form.confirm.as_deref() != Some("yes") {
         return Err(WebmailError::BadRequest(

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::access::Viewer;
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
+use super::form::FormInput;
 use super::state::WebmailState;
 use crate::security::accounts::{generate_password, normalize_address, normalize_login};
 use crate::security::passwords::Password;
@@ -92,7 +93,7 @@ async fn page(
 async fn change(
     State(state): State<WebmailState>,
     viewer: Viewer,
-    Form(form): Form<UserChange>,
+    FormInput(form): FormInput<UserChange>,
 ) -> Result<Response, WebmailError> {
     admin_only(&viewer)?;
     let outcome = apply(&state, &viewer, form).await?;

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::access::Viewer;
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
+use super::form::FormInput;
 use super::session::{self, ActiveSession, PreSessionToken, Transport};
 use super::state::WebmailState;
 use crate::security::client_ip::ClientIp;
@@ -70,7 +71,7 @@ async fn submit(
     Extension(PreSessionToken(token)): Extension<PreSessionToken>,
     old: Option<Extension<ActiveSession>>,
     Query(next): Query<Next>,
-    Form(credentials): Form<Credentials>,
+    FormInput(credentials): FormInput<Credentials>,
 ) -> Result<Response, WebmailError> {
     state
         .lockout

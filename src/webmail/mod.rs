@@ -15,6 +15,7 @@ mod counts;
 mod csrf;
 mod downloads;
 mod error;
+mod form;
 mod listing;
 mod login;
 mod mailbox;

@@ -2,7 +2,7 @@
 //! every session of the user is dropped, and this browser gets a fresh one.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::access::Viewer;
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
+use super::form::FormInput;
 use super::session::{self, Transport};
 use super::state::WebmailState;
 use crate::security::passwords::{self, Password};
@@ -46,7 +47,7 @@ async fn submit(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Extension(transport): Extension<Transport>,
-    Form(change): Form<Change>,
+    FormInput(change): FormInput<Change>,
 ) -> Result<Response, WebmailError> {
     let problem = |problem: String| {
         render(&PasswordPage {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::chrome::Chrome;
 use super::error::{WebmailError, render};
+use super::form::FormInput;
 use super::session::PreSessionToken;
 use super::state::WebmailState;
 use crate::security::accounts::normalize_login;
@@ -151,7 +152,7 @@ async fn submit(
     State(state): State<WebmailState>,
     Extension(PreSessionToken(csrf)): Extension<PreSessionToken>,
     Query(query): Query<Token>,
-    Form(admin): Form<FirstAdmin>,
+    FormInput(admin): FormInput<FirstAdmin>,
 ) -> Result<Response, WebmailError> {
     let token = valid_token(&state, query.token)?;
     let problem = match create_admin(state.users.as_ref(), &admin).await {
