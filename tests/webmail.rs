@@ -119,7 +119,13 @@ async fn a_post_without_the_right_csrf_token_changes_nothing(engine: Engine) {
     // A form without its fields gets the friendly page, and changes nothing either.
     let response = client.post(&path, &[("csrf", &token)]).await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("The form was incomplete"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("The form was incomplete")
+    );
     assert!(starred(&app).await);
     // The login form is protected too: a POST without the pre-session token is refused.
     let mut anonymous = Client::new(&app);
