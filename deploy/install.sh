@@ -129,23 +129,37 @@ if [[ -r $env_file ]]; then
   port=$(sed -n 's/^PORT=\([0-9]\{1,5\}\).*/\1/p' "$env_file" | tail -n 1)
 fi
 port=${port:-42010}
+# The webmail: WEBMAIL_PORT (default 26000), unless `off`.
+webmail_port=""
+if [[ -r $env_file ]]; then
+  webmail_port=$(sed -n 's/^WEBMAIL_PORT=\([0-9a-z]\{1,5\}\).*/\1/p' "$env_file" | tail -n 1)
+fi
+webmail_port=${webmail_port:-26000}
+# healthy PORT PATH: answers 200.
 healthy() {
   local status
-  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
-  printf 'GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
   read -r _ status _ <&3 || true
   exec 3<&-
   [[ $status == 200 ]]
 }
 if ((dry_run)); then
   echo "+ GET http://127.0.0.1:$port/healthz (expect 200)"
+  [[ $webmail_port == off ]] || echo "+ GET http://127.0.0.1:$webmail_port/health (expect 200)"
   exit 0
 fi
 for _ in $(seq 1 40); do
-  if healthy 2>/dev/null; then
+  if healthy "$port" /healthz 2>/dev/null; then
     say "mailroom is up: http://127.0.0.1:$port/healthz answers 200"
     if [[ -f $data_dir/api_key ]]; then
       say "the generated API key is in $data_dir/api_key (readable by root and $service_user)"
+    fi
+    if [[ $webmail_port != off ]] && healthy "$webmail_port" /health 2>/dev/null; then
+      say "the webmail is up on 127.0.0.1:$webmail_port (give it a host name in Caddy or nginx)"
+      if [[ -f $data_dir/setup-link ]]; then
+        say "create the first webmail admin with the one-time link in $data_dir/setup-link (valid 1 h)"
+      fi
     fi
     exit 0
   fi

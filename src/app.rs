@@ -25,6 +25,8 @@ pub struct Application {
     listener: TcpListener,
     /// `GET /metrics`, on `METRICS_PORT` when set.
     metrics: Option<TcpListener>,
+    /// The webmail, on `WEBMAIL_PORT` unless `off`.
+    webmail: Option<(TcpListener, crate::webmail::WebmailState)>,
     state: AppState,
     /// Delivers the outbox; started by `run_until`.
     worker: Worker,
@@ -40,6 +42,7 @@ impl Application {
             .await
             .with_context(|| format!("failed to listen on {address} (HOST, PORT)"))?;
         let metrics = bind_metrics(&settings).await?;
+        let webmail_listener = bind_webmail(&settings).await?;
         let store = open_store(&settings).await?;
         let (outbound, worker) = open_outbound(&settings).await?;
         // Last, so a database that cannot be opened leaves no key behind either.
@@ -52,6 +55,17 @@ impl Application {
             })?;
 
         log_startup(&settings, &key_source, &listener, store.engine());
+        let webmail = match webmail_listener {
+            Some(listener) => {
+                let url = local_url(listener.local_addr()?);
+                let state = crate::webmail::build(store.clone(), &settings, &url)
+                    .await
+                    .context("failed to start the webmail")?;
+                tracing::info!("webmail at {url}");
+                Some((listener, state))
+            }
+            None => None,
+        };
         let state = AppState {
             store: store.clone(),
             api_keys: Arc::new(ApiKeys::new(&keys)),
@@ -63,6 +77,7 @@ impl Application {
         Ok(Self {
             listener,
             metrics,
+            webmail,
             state,
             worker,
         })
@@ -77,6 +92,12 @@ impl Application {
     /// Where `GET /metrics` is served, when `METRICS_PORT` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         let listener = self.metrics.as_ref()?;
+        listener.local_addr().ok()
+    }
+
+    /// Where the webmail is served, unless `WEBMAIL_PORT=off`.
+    pub fn webmail_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.webmail.as_ref()?;
         listener.local_addr().ok()
     }
 
@@ -112,10 +133,24 @@ impl Application {
         });
         let feed = self.state.feed.clone();
         let end_streams = shutdown.clone().map(move |()| feed.close());
+        let webmail = self.webmail.map(|(listener, state)| {
+            let http = http.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let (users, sessions) = (state.users.clone(), state.sessions.clone());
+                crate::server::serve(listener, crate::webmail::router(state), &http, shutdown)
+                    .await;
+                users.close().await;
+                sessions.close().await;
+            })
+        });
         let router = crate::api::router(self.state);
         crate::server::serve(self.listener, router, &http, end_streams).await;
         if let Some(metrics) = metrics {
             let _ = metrics.await;
+        }
+        if let Some(webmail) = webmail {
+            let _ = webmail.await;
         }
         filing.abort();
         // Between batches at worst: each batch is its own transaction.
@@ -154,6 +189,18 @@ async fn bind_metrics(settings: &Settings) -> anyhow::Result<Option<TcpListener>
     telemetry::metrics::install();
     let url = local_url(listener.local_addr()?);
     tracing::info!("metrics at {url}metrics");
+    Ok(Some(listener))
+}
+
+/// The webmail's listener on `HOST:WEBMAIL_PORT`, unless `off`.
+async fn bind_webmail(settings: &Settings) -> anyhow::Result<Option<TcpListener>> {
+    let Some(port) = settings.webmail.port else {
+        return Ok(None);
+    };
+    let address = SocketAddr::new(settings.host, port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("failed to listen on {address} (HOST, WEBMAIL_PORT)"))?;
     Ok(Some(listener))
 }
 

@@ -35,14 +35,15 @@ caddy adapt --config deploy/Caddyfile --adapter caddyfile --validate >"$work/cad
   || { cat "$work/caddy.log"; fail "caddy adapt"; }
 expect_in '"max_size":73400320' "$(tr -d ' \n' <"$work/caddy.json")"
 expect_in '"dial":"127.0.0.1:42010"' "$(tr -d ' \n' <"$work/caddy.json")"
+expect_in '"dial":"127.0.0.1:26000"' "$(tr -d ' \n' <"$work/caddy.json")"
 if grep -q trusted_proxies "$work/caddy.json"; then fail "the Caddyfile must not trust client forwarding headers"; fi
 
 if command -v nginx >/dev/null; then
   step "nginx -t deploy/nginx.conf"
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=mail.example.com \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-  sed -e "s#/etc/letsencrypt/live/mail.example.com/fullchain.pem#$work/cert.pem#" \
-    -e "s#/etc/letsencrypt/live/mail.example.com/privkey.pem#$work/key.pem#" \
+  sed -e "s#/etc/letsencrypt/live/[a-z.]*/fullchain.pem#$work/cert.pem#" \
+    -e "s#/etc/letsencrypt/live/[a-z.]*/privkey.pem#$work/key.pem#" \
     deploy/nginx.conf >"$work/site.conf"
   printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  include %s/site.conf;\n}\n' \
     "$work" "$work" >"$work/nginx.conf"
@@ -66,6 +67,7 @@ expect_in "+ install -m 0755 $binary /usr/local/bin/mailroom" "$output"
 expect_in "+ systemctl enable mailroom.service" "$output"
 expect_in "+ systemctl restart mailroom.service" "$output"
 expect_in "/healthz" "$output"
+expect_in "/health (expect 200)" "$output"
 
 step "install.sh with DESTDIR, twice"
 stage=$work/stage
@@ -86,7 +88,7 @@ cmp -s "$binary" "$stage/usr/local/bin/mailroom" || fail "binary not installed"
 
 step "the staged binary serves /healthz and /readyz with the staged settings"
 # Port 0: the kernel picks a free port, which the server logs (JSON, so it parses simply).
-DATA_DIR=$work/data DATABASE_URL="sqlite://$work/data/mailroom.db" PORT=0 LOG_FORMAT=json \
+DATA_DIR=$work/data DATABASE_URL="sqlite://$work/data/mailroom.db" PORT=0 WEBMAIL_PORT=0 LOG_FORMAT=json \
   "$stage/usr/local/bin/mailroom" --env-file "$env_file" serve >"$work/server.log" 2>&1 &
 server=$!
 port=
@@ -99,6 +101,12 @@ done
 [[ -n $port ]] || fail "mailroom did not log its address: $(cat "$work/server.log")"
 expect_in '{"status":"ok"}' "$(curl -fsS "http://127.0.0.1:$port/healthz")"
 expect_in '{"status":"ready"}' "$(curl -fsS "http://127.0.0.1:$port/readyz")"
+webmail_port=$(sed -n 's#.*webmail at http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' "$work/server.log" | head -n 1)
+[[ -n $webmail_port ]] || fail "mailroom did not log the webmail's URL: $(cat "$work/server.log")"
+expect_in 'ok' "$(curl -fsS "http://127.0.0.1:$webmail_port/health")"
+[[ -f $work/data/setup-link && $(stat -c %a "$work/data/setup-link") == 600 ]] \
+  || fail "no setup link (mode 0600) on a first start"
+if grep -q 'token=' "$work/server.log"; then fail "the log shows the setup token"; fi
 kill -TERM "$server"
 wait "$server" || fail "mailroom did not stop cleanly on SIGTERM: $(cat "$work/server.log")"
 server=""

@@ -71,6 +71,7 @@ fn the_database_its_wal_and_shm_and_the_key_are_created_mode_0600() {
         "mailroom.db-wal",
         "mailroom.db-shm",
         "api_key",
+        "setup-link",
     ] {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }

@@ -150,6 +150,49 @@ async fn lists_sort_by_receive_time_not_by_id(engine: Engine) {
     store.close().await;
 }
 
+async fn keyset_pages_walk_both_ways_in_a_list_and_a_mailbox(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let start = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        // Pairs share a receive time: the id breaks the tie.
+        let at = start + Duration::seconds(n / 2);
+        let email = improvmx::parse(small_email(&format!("n{n}"), "a@b.c").as_bytes(), at).unwrap();
+        ids.push((at, email.id));
+        store.insert_inbound(email).await.unwrap();
+    }
+    ids.sort();
+    ids.reverse(); // newest first, as lists go
+    let cursor = |(received_at, id): (DateTime<Utc>, EmailId)| store::Cursor { received_at, id };
+    for mailbox in [None, Some("ventas@puntoa.ar".to_owned())] {
+        let page = |after, before| EmailQuery {
+            limit: 3,
+            mailbox: mailbox.clone(),
+            after,
+            before,
+            ..EmailQuery::default()
+        };
+        let listed = |query: EmailQuery| {
+            let store = store.clone();
+            async move {
+                let emails = store.list_emails(&query).await.unwrap();
+                emails.iter().map(|e| e.id).collect::<Vec<_>>()
+            }
+        };
+        let expect = |range: std::ops::Range<usize>| {
+            ids[range].iter().map(|(_, id)| *id).collect::<Vec<_>>()
+        };
+        assert_eq!(listed(page(None, None)).await, expect(0..3), "{mailbox:?}");
+        assert_eq!(listed(page(Some(cursor(ids[2])), None)).await, expect(3..6));
+        assert_eq!(listed(page(Some(cursor(ids[5])), None)).await, expect(6..7));
+        // Backwards from the sixth: the three newer ones next to it, oldest first.
+        let mut newer = expect(2..5);
+        newer.reverse();
+        assert_eq!(listed(page(None, Some(cursor(ids[5])))).await, newer);
+    }
+    store.close().await;
+}
+
 /// Makes the store refuse any email whose subject is `poison`, as a failing insert would.
 async fn poison_subject(engine: Engine, url: &str) {
     use sqlx::Connection;
@@ -292,6 +335,7 @@ engine_tests!(
     concurrent_inserts_and_redeliveries_do_not_race,
     identical_attachments_are_stored_once_and_shared,
     lists_sort_by_receive_time_not_by_id,
+    keyset_pages_walk_both_ways_in_a_list_and_a_mailbox,
     a_closed_store_refuses_writes,
     one_failing_email_does_not_fail_its_batch,
 );

@@ -115,6 +115,8 @@ impl ListParams {
             // Trashed mail is hidden unless asked for, here or in `q`.
             trashed: trashed.or((!asks_for_trash).then_some(false)),
             search,
+            after: None,
+            before: None,
         })
     }
 }

@@ -9,6 +9,7 @@ mod limits;
 mod outbound;
 mod retention;
 mod security;
+mod webmail;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub use outbound::{
     DEFAULT_SPAM_PHRASES, DEFAULT_URL_SHORTENERS, IpFamily, OutboundSettings, RateWindow,
     SmtpSecurity, parse_rate_windows,
 };
+pub use webmail::{DEFAULT_WEBMAIL_PORT, SESSION_ABSOLUTE, WebmailSettings};
 
 use crate::secret::Secret;
 use crate::security::SecuritySettings;
@@ -57,6 +59,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// What the background sweep deletes, and how long the change log reaches back.
     pub retention: RetentionPolicy,
+    /// `WEBMAIL_PORT`, `WEBMAIL_SESSION_IDLE`.
+    pub webmail: WebmailSettings,
 }
 
 /// Every configuration problem found, one per line.
@@ -109,6 +113,7 @@ impl Settings {
                 .collect(),
             security: SecuritySettings::from_env(&mut env),
             retention: RetentionPolicy::from_env(&mut env),
+            webmail: WebmailSettings::from_env(&mut env),
         };
         if Engine::of(settings.database_url.expose()).is_err() {
             env.problem(
@@ -121,6 +126,11 @@ impl Settings {
             .is_some_and(|port| port != 0 && port == settings.port)
         {
             env.problem("METRICS_PORT", "must differ from PORT");
+        }
+        if settings.webmail.port.is_some_and(|port| {
+            port != 0 && (port == settings.port || Some(port) == settings.metrics_port)
+        }) {
+            env.problem("WEBMAIL_PORT", "must differ from PORT and METRICS_PORT");
         }
         env.finish().map(|()| settings)
     }
@@ -161,6 +171,18 @@ mod tests {
         assert!(s.api_keys.is_empty());
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.metrics_port, None);
+        assert_eq!(s.webmail.port, Some(26000));
+        assert_eq!(s.webmail.session_idle.as_secs(), 8 * 3600);
+    }
+
+    #[test]
+    fn the_webmail_port_may_be_off_and_never_the_api_port() {
+        assert_eq!(
+            settings(&[("WEBMAIL_PORT", "off")]).unwrap().webmail.port,
+            None
+        );
+        assert!(settings(&[("WEBMAIL_PORT", "42010")]).is_err());
+        assert!(settings(&[("WEBMAIL_SESSION_IDLE", "0")]).is_err());
     }
 
     #[test]

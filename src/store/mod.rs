@@ -9,6 +9,7 @@ pub mod outbox;
 mod postgres;
 pub mod retention;
 mod search_sql;
+pub mod sessions;
 mod sqlite;
 pub mod users;
 
@@ -25,6 +26,7 @@ pub use mail_state::{Filed, MailState};
 pub use outbox::{OutboxStore, open_outbox};
 pub use postgres::PostgresOutbox;
 pub use postgres::PostgresStore;
+pub use sessions::{Session, SessionStore, open_sessions};
 pub use sqlite::SqliteOutbox;
 pub use sqlite::SqliteStore;
 pub use users::{NewUser, Role, User, UserStore, open_users};
@@ -86,6 +88,26 @@ pub struct EmailQuery {
     pub trashed: Option<bool>,
     /// `q=`: every term must match.
     pub search: Option<crate::search::Query>,
+    /// Keyset pagination: only emails listed after this one (older, or as old with a
+    /// smaller id), so a deep page costs what the first does.
+    pub after: Option<Cursor>,
+    /// Keyset pagination backwards: only emails listed before this one (newer), and the
+    /// page comes **oldest first**, so its first rows are the ones next to the cursor.
+    pub before: Option<Cursor>,
+}
+
+impl EmailQuery {
+    /// `ASC` when paging backwards (`before`), else `DESC`: newest first.
+    pub(crate) fn direction(&self) -> &'static str {
+        if self.before.is_some() { "ASC" } else { "DESC" }
+    }
+}
+
+/// A position in a newest-first list: the last email of the page before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: DateTime<Utc>,
+    pub id: EmailId,
 }
 
 /// What a list or read of emails selects, for `stored_email`.

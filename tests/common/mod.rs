@@ -113,6 +113,8 @@ pub struct TestApp {
     pub address: String,
     /// `http://host:port` of `GET /metrics`, when `METRICS_PORT` is set.
     pub metrics_address: Option<String>,
+    /// `http://host:port` of the webmail, unless `WEBMAIL_PORT=off`.
+    pub webmail_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub database: TestDatabase,
@@ -139,6 +141,7 @@ impl TestApp {
             .expect("the application builds");
         let address = format!("http://{}", app.local_addr());
         let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
+        let webmail_address = app.webmail_addr().map(|addr| format!("http://{addr}"));
         let store = app.store();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
@@ -147,6 +150,7 @@ impl TestApp {
         Self {
             address,
             metrics_address,
+            webmail_address,
             client: reqwest::Client::new(),
             store,
             database,
@@ -218,6 +222,7 @@ fn settings(database: &TestDatabase, vars: &[(&str, &str)]) -> Settings {
     let data_dir = database.data_dir().display().to_string();
     let mut map: HashMap<String, String> = [
         ("PORT", "0"),
+        ("WEBMAIL_PORT", "0"),
         ("API_KEY", API_KEY),
         ("DATA_DIR", data_dir.as_str()),
         ("DATABASE_URL", database.url.as_str()),

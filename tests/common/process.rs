@@ -14,7 +14,9 @@ pub fn mailroom(dir: &Path) -> Command {
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        // Tests run side by side: the webmail's default port would clash.
+        .env("WEBMAIL_PORT", "0");
     command
 }
 
@@ -25,6 +27,10 @@ pub fn serve(mut command: Command) -> (Child, u16) {
         .local_addr()
         .unwrap()
         .port();
+    let webmail_port_set = command.get_envs().any(|(name, _)| name == "WEBMAIL_PORT");
+    if !webmail_port_set {
+        command.env("WEBMAIL_PORT", "0");
+    }
     let mut child = command
         .env("PORT", port.to_string())
         .stdout(Stdio::piped())

@@ -158,14 +158,14 @@ impl Store for PostgresStore {
                 ));
                 sql.push_bind(mailbox.clone());
                 let flags = ["m.is_read", "m.starred", "m.trashed"];
-                (sql, flags, "m.received_at DESC, m.email_id DESC")
+                (sql, flags, ["m.received_at", "m.email_id"])
             }
             None => {
                 let sql = QueryBuilder::<Postgres>::new(format!(
                     "SELECT {EMAIL_COLUMNS} FROM emails e WHERE TRUE"
                 ));
                 let flags = ["e.processed", "e.starred", "e.trashed"];
-                (sql, flags, "e.received_at DESC, e.id DESC")
+                (sql, flags, ["e.received_at", "e.id"])
             }
         };
         for (column, wanted) in flags
@@ -197,10 +197,23 @@ impl Store for PostgresStore {
             };
             push_postgres_search(&mut sql, search, &columns);
         }
-        sql.push(format_args!(" ORDER BY {order} LIMIT "))
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        let [at, id] = order;
+        for (cursor, comparison) in [(&query.after, "<"), (&query.before, ">")] {
+            if let Some(cursor) = cursor {
+                sql.push(format_args!(" AND ({at}, {id}) {comparison} ("))
+                    .push_bind(super::to_micros(cursor.received_at))
+                    .push(", ")
+                    .push_bind(cursor.id.to_string())
+                    .push(")");
+            }
+        }
+        let direction = query.direction();
+        sql.push(format_args!(
+            " ORDER BY {at} {direction}, {id} {direction} LIMIT "
+        ))
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(stored_email).collect()
     }

@@ -129,11 +129,17 @@ impl SqliteStore {
                     .push_bind(wanted);
             }
         }
-        sql.push(" ORDER BY emails.received_at DESC, emails.id DESC LIMIT ")
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
-            .push(") ORDER BY received_at DESC, id DESC");
+        push_cursors(&mut sql, query, "emails.received_at", "emails.id");
+        let direction = query.direction();
+        sql.push(format_args!(
+            " ORDER BY emails.received_at {direction}, emails.id {direction} LIMIT "
+        ))
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX))
+        .push(format_args!(
+            ") ORDER BY received_at {direction}, id {direction}"
+        ));
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
     }
@@ -172,10 +178,14 @@ impl SqliteStore {
             };
             push_sqlite_search(&mut sql, search, &columns);
         }
-        sql.push(" ORDER BY m.received_at DESC, m.email_id DESC LIMIT ")
-            .push_bind(i64::from(query.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
+        push_cursors(&mut sql, query, "m.received_at", "m.email_id");
+        let direction = query.direction();
+        sql.push(format_args!(
+            " ORDER BY m.received_at {direction}, m.email_id {direction} LIMIT "
+        ))
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
         let rows = sql.build().fetch_all(&self.readers).await?;
         rows.iter().map(stored_email).collect()
     }
@@ -192,6 +202,20 @@ fn push_filters(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, table: &str)
         sql.push(format_args!(" AND instr({table}.subject_folded, "))
             .push_bind(subject.clone())
             .push(") > 0");
+    }
+}
+
+/// Keyset pagination: rows past (`after`) or before (`before`) the cursors in the
+/// newest-first order (row value comparisons, which the indexes answer as ranges).
+fn push_cursors(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, at: &str, id: &str) {
+    for (cursor, comparison) in [(&query.after, "<"), (&query.before, ">")] {
+        if let Some(cursor) = cursor {
+            sql.push(format_args!(" AND ({at}, {id}) {comparison} ("))
+                .push_bind(cursor.received_at.timestamp_micros())
+                .push(", ")
+                .push_bind(cursor.id.to_string())
+                .push(")");
+        }
     }
 }
 

@@ -1,0 +1,275 @@
+//! `GET /view/<id>`: the reading view (its buttons post to `actions`). Opening an email
+//! marks it read in the reader's mailboxes.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::access::{self, Readable, Viewer};
+use super::auth_results::{self, Badge};
+use super::body::body_part;
+use super::chrome::Chrome;
+use super::error::{WebmailError, render};
+use super::listing::{self, ListQuery, ListView};
+use super::mailbox::email_query;
+use super::state::WebmailState;
+use crate::email::{EmailId, FlagChange, PartKind};
+
+pub fn router() -> Router<WebmailState> {
+    Router::new().route("/view/{id}", get(show))
+}
+
+pub enum Body {
+    Html {
+        src: String,
+        images_shown: bool,
+        show_images_href: String,
+        sender: String,
+    },
+    Text(String),
+    Empty,
+}
+
+struct Attachment {
+    name: String,
+    size: String,
+    content_type: String,
+    href: String,
+    /// Passive raster images get a thumbnail (the same download, shown small).
+    thumbnail: bool,
+}
+
+/// Image types a browser only ever decodes as pictures (never SVG, which is a document).
+const THUMBNAIL_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+#[derive(Template)]
+#[template(path = "view.html")]
+struct ViewPage {
+    chrome: Chrome,
+    id: String,
+    subject: String,
+    from: String,
+    to: String,
+    cc: String,
+    date: String,
+    date_iso: String,
+    badges: Vec<Badge>,
+    body: Body,
+    attachments: Vec<Attachment>,
+    starred: bool,
+    trashed: bool,
+    original_href: String,
+    back_href: String,
+    newer_href: Option<String>,
+    older_href: Option<String>,
+    /// `?folder=…&mailbox=…&q=…`, kept on every link and form.
+    mailbox_query: String,
+}
+
+#[derive(Deserialize)]
+struct ViewOptions {
+    images: Option<String>,
+}
+
+pub fn parse_id(id: &str) -> Result<EmailId, WebmailError> {
+    id.parse().map_err(|_| WebmailError::NotFound)
+}
+
+async fn show(
+    State(state): State<WebmailState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    ListQuery(view): ListQuery,
+    Query(options): Query<ViewOptions>,
+) -> Result<Response, WebmailError> {
+    let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
+    if !readable.email.processed {
+        let read = FlagChange {
+            read: Some(true),
+            ..FlagChange::default()
+        };
+        access::set_flags(&state, &readable, read).await?;
+    }
+    let sender = listing::sender_address(&readable.email).unwrap_or_default();
+    let images = options.images.as_deref() == Some("1")
+        || (!sender.is_empty()
+            && state
+                .sessions
+                .shows_images_from(viewer.user.id, &sender)
+                .await?);
+    let body = body(&state, &viewer, &readable, &view, images, sender);
+    let page = page(&state, &viewer, readable, &view, body).await?;
+    render(&page)
+}
+
+async fn page(
+    state: &WebmailState,
+    viewer: &Viewer,
+    readable: Readable,
+    view: &ListView,
+    body: Body,
+) -> Result<ViewPage, WebmailError> {
+    let (newer_href, older_href) = neighbours(state, viewer, view, &readable).await?;
+    let email = readable.email;
+    let context = view.context();
+    let field = |name: &str| addresses(email.document.get(name));
+    Ok(ViewPage {
+        chrome: Chrome::of(viewer),
+        id: email.id.to_string(),
+        subject: listing::subject(&email),
+        from: field("from"),
+        to: field("to"),
+        cc: field("cc"),
+        date: email
+            .received_at
+            .format("%a, %-d %b %Y %H:%M UTC")
+            .to_string(),
+        date_iso: email.received_at.to_rfc3339(),
+        badges: auth_results::badges(email.document.get("headers")),
+        attachments: attachments(&email),
+        starred: email.starred,
+        trashed: email.trashed,
+        original_href: format!("/ui/original/{}", email.id),
+        back_href: format!("/{context}"),
+        newer_href,
+        older_href,
+        mailbox_query: context,
+        body,
+    })
+}
+
+/// The emails next to this one in the same list, `(newer, older)`, through the keyset
+/// cursors. A user's list is always one of their mailboxes (the one read through,
+/// unless another of theirs was asked for), so a link never names someone else's email.
+async fn neighbours(
+    state: &WebmailState,
+    viewer: &Viewer,
+    view: &ListView,
+    readable: &Readable,
+) -> Result<(Option<String>, Option<String>), WebmailError> {
+    let mut view = view.clone();
+    if !viewer.is_admin() {
+        let asked = view
+            .mailbox
+            .take()
+            .filter(|m| readable.mailboxes.contains(m));
+        view.mailbox = asked.or_else(|| readable.mailboxes.first().cloned());
+        if view.mailbox.is_none() {
+            return Ok((None, None));
+        }
+    }
+    let here = listing::cursor_text(&readable.email);
+    let newer = ListView {
+        before: Some(here.clone()),
+        after: None,
+        ..view.clone()
+    };
+    let older = ListView {
+        after: Some(here),
+        before: None,
+        ..view.clone()
+    };
+    let mut links = [None, None];
+    for (link, side) in links.iter_mut().zip([newer, older]) {
+        let Ok(mut query) = email_query(&side) else {
+            continue;
+        };
+        query.limit = 1;
+        let next = state.store.list_emails(&query).await?;
+        *link = next
+            .first()
+            .map(|e| format!("/view/{}{}", e.id, view.context()));
+    }
+    let [newer, older] = links;
+    Ok((newer, older))
+}
+
+fn body(
+    state: &WebmailState,
+    viewer: &Viewer,
+    readable: &Readable,
+    view: &ListView,
+    images: bool,
+    sender: String,
+) -> Body {
+    let email = &readable.email;
+    let text = |name: &str| {
+        email
+            .document
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    if text("html").is_some() {
+        let now = Utc::now();
+        let signed = state
+            .signer
+            .query(viewer.user.id, email.id, body_part(images), now);
+        let images_param = if images { "&images=1" } else { "" };
+        return Body::Html {
+            src: format!("/ui/body/{}?{signed}{images_param}", email.id),
+            images_shown: images,
+            show_images_href: format!("/view/{}{}&images=1", email.id, view.context()),
+            sender,
+        };
+    }
+    match text("text") {
+        Some(text) => Body::Text(text.to_owned()),
+        None => Body::Empty,
+    }
+}
+
+fn attachments(email: &crate::email::StoredEmail) -> Vec<Attachment> {
+    email
+        .parts(PartKind::Attachment)
+        .map(|(index, part)| Attachment {
+            name: part
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("attachment-{}", index + 1)),
+            size: human_size(part.size),
+            thumbnail: THUMBNAIL_TYPES.contains(
+                &crate::download::served_type(part.content_type.as_deref()).essence_str(),
+            ),
+            content_type: part.content_type.clone().unwrap_or_default(),
+            href: format!("/ui/download/{}/attachments/{index}", email.id),
+        })
+        .collect()
+}
+
+/// `Ana <ana@x.org>, luis@y.org` from an address object or a list of them.
+fn addresses(value: Option<&Value>) -> String {
+    let one = |v: &Value| {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("").trim();
+        let address = v.get("email").and_then(Value::as_str).unwrap_or("").trim();
+        match (name.is_empty(), address.is_empty()) {
+            (false, false) => format!("{name} <{address}>"),
+            (true, false) => address.to_owned(),
+            _ => name.to_owned(),
+        }
+    };
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(one)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::String(text)) => text.clone(),
+        Some(item @ Value::Object(_)) => one(item),
+        _ => String::new(),
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.0} KB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}

@@ -1,0 +1,36 @@
+//! The hostile HTML corpus of the browser tests.
+
+/// Hostile HTML bodies; `{C}` is the canary's origin. Each tries to run script (setting
+/// `window.__pwned`, the top window's title, an alert) or to reach the canary.
+pub const HOSTILE: &[&str] = &[
+    "<script>window.__pwned=1;top.document.title='PWNED';alert(1)</script>",
+    "<img src=x onerror=\"window.__pwned=1;alert(1)\">",
+    "<body onload=\"window.__pwned=1\"><p>x</p></body>",
+    "<svg onload=\"window.__pwned=1\"><circle r=5 /></svg>",
+    "<svg><script>window.__pwned=1</script><image href=\"{C}/svg-image.png\" /></svg>",
+    "<a id=l href=\"javascript:window.__pwned=1\">click</a>",
+    "<a href=\"data:text/html,<script>alert(1)</script>\">data link</a>",
+    "<a href=\"vbscript:msgbox(1)\">vb</a>",
+    "<meta http-equiv=\"refresh\" content=\"0;url={C}/meta-refresh\">",
+    "<base href=\"{C}/base/\"><img src=\"pixel.png\"><a href=\"x\">rel</a>",
+    "<form action=\"{C}/form\" method=\"post\"><input name=a value=b><button>go</button></form><script>document.forms[0].submit()</script>",
+    "<div style=\"background:url({C}/css-background.png)\">styled</div>",
+    "<div style=\"width: expression(window.__pwned=1)\">expression</div>",
+    "<style>@import url({C}/import.css); body{background:url({C}/style-bg.png)}</style><p>x</p>",
+    "<link rel=\"stylesheet\" href=\"{C}/link.css\"><p>x</p>",
+    "<img src=\"{C}/tracking-pixel.png\" width=1 height=1>",
+    "<iframe src=\"{C}/iframe\"></iframe><frame src=\"{C}/frame\">",
+    "<object data=\"{C}/object\"></object><embed src=\"{C}/embed\">",
+    "<body title=\"bgcolor=foo\" name=\"bar onanimationstart=window.__pwned=1 style=animation-name:progress-bar-stripes\"></body>",
+    "<img src=\"x\"\" onerror=\"window.__pwned=1\">",
+    "<img src=x:x onerror=window.__pwned=1//",
+    "<video poster=\"{C}/poster.png\"><source src=\"{C}/video\"></video><audio src=\"{C}/audio\"></audio>",
+    "<table background=\"{C}/table-bg.png\"><tr><td background=\"{C}/td-bg.png\">x</td></tr></table>",
+    "<img src=\"cid:../../ui/body/x\"><img src=\"cid:x' onerror='window.__pwned=1\">",
+    "<math><mtext><table><mglyph><style><img src=x onerror=window.__pwned=1>",
+    "<noscript><p title=\"</noscript><img src=x onerror=window.__pwned=1>\">",
+    "<a href=\"{C}/ping-target\" ping=\"{C}/ping\">ping</a>",
+    "<img srcset=\"{C}/srcset.png 1x\"><picture><source srcset=\"{C}/source.png\"></picture>",
+    "<input type=\"image\" src=\"{C}/input-image\"><button formaction=\"{C}/formaction\">b</button>",
+    "<p style=\"font-family:x;src:url({C}/font.woff)\">font</p><svg><use href=\"{C}/use.svg#x\"/></svg>",
+];
