@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
 
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
     params(
         ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("name" = String, Path, description = "The part's file name, percent-encoded"),
+        ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`: one range; several ranges get the whole part"),
     ),
     responses(
         (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
@@ -38,7 +40,13 @@ pub fn router() -> Router<AppState> {
             ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
          )),
+        (status = 206, description = "The one byte range asked for with `Range: bytes=…`", content_type = "*/*",
+         body = super::docs::schemas::Download,
+         headers(("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"))),
+        (status = 416, description = "The range starts past the end",
+         headers(("Content-Range" = String, description = "`bytes */SIZE`"))),
         (status = 400, description = "Malformed id", body = super::docs::ErrorBody),
         (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
     )
@@ -47,6 +55,7 @@ async fn by_name(
     _: Authenticated,
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((id, name)) = path?;
     let email = state
@@ -59,7 +68,7 @@ async fn by_name(
         .flat_map(|kind| email.parts(kind).map(move |(_, part)| (kind, part)))
         .find(|(_, part)| part.name.as_deref() == Some(name.as_str()))
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, kind, part).await
+    serve(&state, kind, part, &headers).await
 }
 
 /// The attachment at this position (from 0): reaches parts with duplicate names.
@@ -71,6 +80,7 @@ async fn by_name(
     params(
         ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("index" = u32, Path, description = "Position in `attachments`, from 0"),
+        ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`: one range; several ranges get the whole part"),
     ),
     responses(
         (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
@@ -80,7 +90,13 @@ async fn by_name(
             ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
          )),
+        (status = 206, description = "The one byte range asked for with `Range: bytes=…`", content_type = "*/*",
+         body = super::docs::schemas::Download,
+         headers(("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"))),
+        (status = 416, description = "The range starts past the end",
+         headers(("Content-Range" = String, description = "`bytes */SIZE`"))),
         (status = 400, description = "Malformed id or index", body = super::docs::ErrorBody),
         (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
     )
@@ -89,8 +105,9 @@ async fn attachment_by_index(
     auth: Authenticated,
     state: State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_index(auth, state, path, PartKind::Attachment).await
+    by_index(auth, state, path, PartKind::Attachment, headers).await
 }
 
 /// The inline at this position (from 0).
@@ -102,6 +119,7 @@ async fn attachment_by_index(
     params(
         ("id" = String, Path, description = "The email id: 24 hexadecimal characters", pattern = "^[0-9a-fA-F]{24}$"),
         ("index" = u32, Path, description = "Position in `inlines`, from 0"),
+        ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`: one range; several ranges get the whole part"),
     ),
     responses(
         (status = 200, description = "The bytes, with the stored type", content_type = "*/*",
@@ -111,7 +129,13 @@ async fn attachment_by_index(
             ("Content-Disposition" = String, description = "`attachment` for every part of `attachments`; `inline` only for `inlines` parts of a passive type (images, PDF)"),
             ("X-Content-Type-Options" = String, description = "`nosniff`"),
             ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
          )),
+        (status = 206, description = "The one byte range asked for with `Range: bytes=…`", content_type = "*/*",
+         body = super::docs::schemas::Download,
+         headers(("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"))),
+        (status = 416, description = "The range starts past the end",
+         headers(("Content-Range" = String, description = "`bytes */SIZE`"))),
         (status = 400, description = "Malformed id or index", body = super::docs::ErrorBody),
         (status = 404, description = "No such email or part", body = super::docs::ErrorBody),
     )
@@ -120,8 +144,9 @@ async fn inline_by_index(
     auth: Authenticated,
     state: State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    by_index(auth, state, path, PartKind::Inline).await
+    by_index(auth, state, path, PartKind::Inline, headers).await
 }
 
 async fn by_index(
@@ -129,6 +154,7 @@ async fn by_index(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     kind: PartKind,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((id, index)) = path?;
     let id = parse_id(&id)?;
@@ -144,14 +170,17 @@ async fn by_index(
         .parts(kind)
         .find(|(position, _)| *position == index)
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, kind, part).await
+    serve(&state, kind, part, &headers).await
 }
 
-async fn serve(state: &AppState, kind: PartKind, part: PartMeta) -> Result<Response, ApiError> {
-    let bytes = state
-        .store
-        .blob(&part.blake3)
+/// The part's bytes, streamed: whole, or the range that `Range` asks for.
+async fn serve(
+    state: &AppState,
+    kind: PartKind,
+    part: PartMeta,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    download::response(state.store.clone(), kind, &part, headers.get(header::RANGE))
         .await?
-        .ok_or(ApiError::NotFound("Attachment not found"))?;
-    download::response(kind, &part, bytes).map_err(|e| ApiError::Internal(e.to_string()))
+        .ok_or(ApiError::NotFound("Attachment not found"))
 }

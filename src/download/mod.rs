@@ -1,21 +1,35 @@
 //! How a stored part is served, by the API and the webmail alike: the type in canonical
 //! form, a disposition that never lets an active type render, and headers that keep a
-//! browser from sniffing or scripting it (the Roundcube 2024 attachment XSS class).
+//! browser from sniffing or scripting it (the Roundcube 2024 attachment XSS class);
+//! bytes streamed from the store a chunk at a time, whole or the one range asked for.
 
-use axum::body::Body;
-use axum::http::{HeaderValue, header};
+mod range;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use futures::TryStreamExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
+use self::range::Requested;
 use crate::email::{PartKind, PartMeta};
+use crate::store::{Store, StoreError, blobs};
 
-/// The part's bytes as a download response.
-pub fn response(
+/// The part as a download: the whole of it (200), or the one byte range asked for (206,
+/// 416 past the end), streamed from the store a chunk at a time, so that a 50 MB
+/// attachment never sits in memory. `None` when its bytes are gone.
+pub async fn response(
+    store: Arc<dyn Store>,
     kind: PartKind,
     part: &PartMeta,
-    bytes: Vec<u8>,
-) -> Result<Response, axum::http::Error> {
+    range: Option<&HeaderValue>,
+) -> Result<Option<Response>, StoreError> {
+    let Some(size) = store.blobs().size(&part.blake3).await? else {
+        return Ok(None);
+    };
     let content_type = served_type(part.content_type.as_deref());
     let disposition = content_disposition(
         disposition_type(kind, &content_type),
@@ -23,16 +37,40 @@ pub fn response(
     );
     let content_type =
         HeaderValue::from_str(content_type.as_ref()).expect("a parsed type is a header value");
-    Response::builder()
+    let builder = Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::ACCEPT_RANGES, "bytes")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         // Even if a browser renders the part, it gets no script, no forms, no same-origin access.
         .header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; sandbox",
-        )
-        .body(Body::from(bytes))
+        );
+    let asked = range::requested(range.and_then(|value| value.to_str().ok()), size);
+    let (builder, bytes) = match asked {
+        Requested::Whole => (builder.status(StatusCode::OK), 0..size),
+        Requested::Part(bytes) => (
+            builder.status(StatusCode::PARTIAL_CONTENT).header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", bytes.start, bytes.end - 1),
+            ),
+            bytes,
+        ),
+        Requested::Unsatisfiable => {
+            let response = builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                .body(Body::empty());
+            return Ok(Some(response.expect("valid download headers")));
+        }
+    };
+    let length = bytes.end - bytes.start;
+    let body = blobs::stream(store, part.blake3.clone(), bytes).map_ok(Bytes::from);
+    let response = builder
+        .header(header::CONTENT_LENGTH, length)
+        .body(Body::from_stream(body));
+    Ok(Some(response.expect("valid download headers")))
 }
 
 /// The type a part is served with: the stored one as a MIME parser reads it, reduced to

@@ -136,5 +136,5 @@ async fn inline_part(
         return Err(WebmailError::BadSignature);
     }
     let email = state.store.email(id).await?.ok_or(WebmailError::NotFound)?;
-    super::downloads::serve(&state, &email, PartKind::Inline, index).await
+    super::downloads::serve(&state, &email, PartKind::Inline, index, None).await
 }

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -34,29 +34,29 @@ async fn download(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path((id, kind, index)): Path<(String, String, usize)>,
+    headers: HeaderMap,
 ) -> Result<Response, WebmailError> {
     let kind = parse_kind(&kind)?;
     let readable = access::open(&state, &viewer, parse_id(&id)?, None).await?;
-    serve(&state, &readable.email, kind, index).await
+    let range = headers.get(header::RANGE);
+    serve(&state, &readable.email, kind, index, range).await
 }
 
-/// The part's bytes as the API serves them.
+/// The part's bytes as the API serves them (streamed; `range` as `Range` asks).
 pub async fn serve(
     state: &WebmailState,
     email: &StoredEmail,
     kind: PartKind,
     index: usize,
+    range: Option<&HeaderValue>,
 ) -> Result<Response, WebmailError> {
     let (_, part) = email
         .parts(kind)
         .find(|(position, _)| *position == index)
         .ok_or(WebmailError::NotFound)?;
-    let bytes = state
-        .store
-        .blob(&part.blake3)
+    crate::download::response(state.store.clone(), kind, &part, range)
         .await?
-        .ok_or(WebmailError::NotFound)?;
-    crate::download::response(kind, &part, bytes).map_err(|e| WebmailError::Internal(e.to_string()))
+        .ok_or(WebmailError::NotFound)
 }
 
 /// The email as stored (every field delivered, parts as metadata), as plain text.
