@@ -55,10 +55,11 @@ impl Application {
             })?;
 
         log_startup(&settings, &key_source, &listener, store.engine());
+        let feed = ChangeFeed::start(store.clone(), FeedTiming::default());
         let webmail = match webmail_listener {
             Some(listener) => {
                 let url = local_url(listener.local_addr()?);
-                let state = crate::webmail::build(store.clone(), &settings, &url)
+                let state = crate::webmail::build(store.clone(), feed.clone(), &settings, &url)
                     .await
                     .context("failed to start the webmail")?;
                 tracing::info!("webmail at {url}");
@@ -72,7 +73,7 @@ impl Application {
             security: Arc::new(Security::new(&settings.security)),
             settings: Arc::new(settings),
             outbound,
-            feed: ChangeFeed::start(store.clone(), FeedTiming::default()),
+            feed,
         };
         Ok(Self {
             listener,
@@ -131,8 +132,10 @@ impl Application {
                 shutdown.clone(),
             ))
         });
+        // Open event streams (the API's and the webmail's) end at shutdown, so that they
+        // do not hold up the listeners' graceful stop.
         let feed = self.state.feed.clone();
-        let end_streams = shutdown.clone().map(move |()| feed.close());
+        let end_streams = tokio::spawn(shutdown.clone().map(move |()| feed.close()));
         let webmail = self.webmail.map(|(listener, state)| {
             let http = http.clone();
             let shutdown = shutdown.clone();
@@ -145,7 +148,8 @@ impl Application {
             })
         });
         let router = crate::api::router(self.state);
-        crate::server::serve(self.listener, router, &http, end_streams).await;
+        crate::server::serve(self.listener, router, &http, shutdown).await;
+        end_streams.abort();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -121,7 +121,10 @@ async fn parallel_large_downloads_keep_the_server_small(engine: Engine) {
     }
     let peak_mib = status_kib(&child, "VmHWM") / 1024;
     terminate(&child);
-    eprintln!("{}: peak RSS {peak_mib} MiB after 10 parallel 50 MB downloads", engine.name());
+    eprintln!(
+        "{}: peak RSS {peak_mib} MiB after 10 parallel 50 MB downloads",
+        engine.name()
+    );
     // Read whole, ten downloads held 500 MB; streamed, each holds about a chunk.
     assert!(peak_mib < 100, "peak RSS {peak_mib} MiB");
 }

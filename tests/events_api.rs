@@ -5,25 +5,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::sse::{DEADLINE, SseReader};
 use common::{API_KEY, Engine, TestApp, UNLIMITED, fixture, small_email};
 use serde_json::Value;
 
-/// Nothing here should take more than milliseconds; this only bounds a hang.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// An open event stream, read event by event.
-struct EventStream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-/// One Server-Sent Event: `id`, `event` and its JSON `data`.
-#[derive(Debug)]
-struct Sse {
-    id: i64,
-    kind: String,
-    data: Value,
-}
+/// An open `GET /events` stream.
+struct EventStream;
 
 impl EventStream {
     async fn open(app: &TestApp, last_event_id: Option<i64>) -> reqwest::Response {
@@ -34,59 +21,12 @@ impl EventStream {
         request.send().await.expect("request sent")
     }
 
-    async fn connect(app: &TestApp, last_event_id: Option<i64>) -> Self {
-        let response = Self::open(app, last_event_id).await;
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        let mut stream = Self {
-            response,
-            buffer: String::new(),
-        };
+    async fn connect(app: &TestApp, last_event_id: Option<i64>) -> SseReader {
+        let mut stream = SseReader::new(Self::open(app, last_event_id).await);
         // The opening comment: from here on the server follows the log.
         let opening = stream.next_block().await;
         assert!(opening.starts_with(':'), "{opening:?}");
         stream
-    }
-
-    /// The next block (lines up to a blank line), heartbeats included.
-    async fn next_block(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block = self.buffer[..end].to_owned();
-                self.buffer.drain(..end + 2);
-                return block;
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
-                .await
-                .expect("an event within the deadline")
-                .expect("the stream reads")
-                .expect("the stream is open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// The next event, skipping comments.
-    async fn next_event(&mut self) -> Sse {
-        loop {
-            let block = self.next_block().await;
-            let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|line| line.strip_prefix(&format!("{name}: ")))
-                    .map(str::to_owned)
-            };
-            if let (Some(id), Some(kind), Some(data)) = (field("id"), field("event"), field("data"))
-            {
-                return Sse {
-                    id: id.parse().unwrap(),
-                    kind,
-                    data: serde_json::from_str(&data).unwrap(),
-                };
-            }
-        }
     }
 }
 
@@ -146,7 +86,7 @@ async fn a_stream_resumes_after_last_event_id_without_losing_events(engine: Engi
     drop(from_start);
 
     // Resumes after the first: the second comes, though it was stored before connecting.
-    let mut resumed = EventStream::connect(&app, Some(one.id)).await;
+    let mut resumed = EventStream::connect(&app, one.id).await;
     assert_eq!(resumed.next_event().await.data["id"], second.as_str());
     let third = app.deliver(small_email("three", "a@example.org")).await;
     assert_eq!(resumed.next_event().await.data["id"], third.as_str());

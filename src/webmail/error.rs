@@ -31,6 +31,9 @@ pub enum WebmailError {
     LoginRequired { next: String },
     #[error("too many failed logins")]
     LockedOut(Duration),
+    /// The client holds `EVENTS_MAX_STREAMS` live streams open already.
+    #[error("too many open live streams")]
+    TooManyStreams,
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("the database does not answer")]
@@ -71,7 +74,9 @@ impl WebmailError {
             WebmailError::Csrf | WebmailError::AdminsOnly => StatusCode::FORBIDDEN,
             WebmailError::BadSignature => StatusCode::FORBIDDEN,
             WebmailError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            WebmailError::LockedOut(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebmailError::LockedOut(_) | WebmailError::TooManyStreams => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             WebmailError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebmailError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebmailError::Store(_) | WebmailError::Template(_) | WebmailError::Internal(_) => {
@@ -90,6 +95,7 @@ impl WebmailError {
             WebmailError::AdminsOnly => ("Admins only", "Only an administrator can open this page.".into()),
             WebmailError::LockedOut(left) => ("Too many attempts", format!("Too many failed logins from your address. Try again in {} minutes.", left.as_secs().div_ceil(60))),
             WebmailError::BadRequest(why) => ("That did not work", why.clone()),
+            WebmailError::TooManyStreams => ("Too many windows", "Too many mailroom windows follow new mail from your address; close one and reload.".into()),
             WebmailError::Unavailable(_) => ("Try again soon", "The database does not answer right now.".into()),
             _ => ("Something went wrong", "The server could not show this page. It has been logged.".into()),
         }

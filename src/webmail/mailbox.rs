@@ -32,6 +32,8 @@ struct FolderLink {
 
 struct MailboxLink {
     label: String,
+    /// The mailbox whose count the live stream updates; `*` for "All mail" (the sum).
+    key: String,
     href: String,
     unread: u64,
     active: bool,
@@ -188,6 +190,7 @@ fn mailbox_links(viewer: &Viewer, readable: &[MailboxCount], view: &ListView) ->
     if viewer.is_admin() {
         links.push(MailboxLink {
             label: "All mail".into(),
+            key: "*".into(),
             href: format!("/?folder={}", view.folder.name()),
             unread: readable.iter().map(|m| m.unread).sum(),
             active: view.mailbox.is_none(),
@@ -195,6 +198,7 @@ fn mailbox_links(viewer: &Viewer, readable: &[MailboxCount], view: &ListView) ->
     }
     links.extend(readable.iter().map(|mailbox| MailboxLink {
         label: mailbox.address.clone(),
+        key: mailbox.address.clone(),
         href: format!(
             "/?folder={}&mailbox={}",
             view.folder.name(),

@@ -17,6 +17,7 @@ mod downloads;
 mod error;
 mod form;
 mod listing;
+mod live;
 mod login;
 mod mailbox;
 mod password;
@@ -65,6 +66,7 @@ pub fn router(state: WebmailState) -> Router {
         .merge(view::router())
         .merge(actions::router())
         .merge(body::router())
+        .merge(live::router())
         .merge(downloads::router())
         .merge(password::router())
         .merge(admin::router())
@@ -109,6 +111,7 @@ fn header_layer(
 /// Opens the webmail's stores on the migrated database, and its signing key.
 pub async fn build(
     store: Arc<dyn crate::store::Store>,
+    feed: Arc<crate::store::feed::ChangeFeed>,
     settings: &crate::config::Settings,
     setup_base_url: &str,
 ) -> Result<WebmailState, error::StartError> {
@@ -131,5 +134,7 @@ pub async fn build(
         signer: Arc::new(signer),
         setup: Arc::new(setup),
         counts: Arc::default(),
+        feed,
+        streams: crate::security::streams::StreamSlots::new(settings.security.events_max_streams),
     })
 }

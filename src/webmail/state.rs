@@ -5,6 +5,8 @@ use std::sync::Arc;
 use crate::config::WebmailSettings;
 use crate::security::client_ip::IpSet;
 use crate::security::lockout::Lockout;
+use crate::security::streams::StreamSlots;
+use crate::store::feed::ChangeFeed;
 use crate::store::{SessionStore, Store, UserStore};
 
 use super::counts::MailboxCounts;
@@ -31,4 +33,8 @@ pub struct WebmailState {
     pub setup: Arc<SetupLink>,
     /// The mailbox selector's counts, recounted when stale.
     pub counts: Arc<MailboxCounts>,
+    /// The change log's end, for the live stream (`/ui/events`); shared with the API.
+    pub feed: Arc<ChangeFeed>,
+    /// Open live streams per client IP (`EVENTS_MAX_STREAMS`).
+    pub streams: StreamSlots,
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod sse;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -60,4 +60,40 @@
     else handled = false;
     if (handled) event.preventDefault();
   });
+
+  // New mail and changes, live (DESIGN §8): a notice with a link that shows the new
+  // list, and the unread counts kept current. Text only: nothing from mail becomes HTML.
+  var live = document.getElementById("live");
+  if (live && window.EventSource) {
+    var fresh = 0;
+    var source = new EventSource("/ui/events");
+    // The mailbox on screen: its list shows the new mail; another one's does not.
+    var current = document.querySelector("[data-mailbox] a[aria-current]");
+    var shown = current ? current.parentNode.getAttribute("data-mailbox") : "*";
+    source.addEventListener("email", function (event) {
+      var mail = JSON.parse(event.data);
+      fresh += 1;
+      var here = shown === "*" || mail.mailboxes.indexOf(shown) >= 0;
+      var link = document.createElement("a");
+      link.id = "show-new";
+      link.href = here ? location.href : "/?mailbox=" + encodeURIComponent(mail.mailboxes[0]);
+      link.textContent = fresh === 1
+        ? "New mail for " + mail.mailboxes.join(", ") + (mail.subject ? ": " + mail.subject : "") + " · show"
+        : fresh + " new messages · show";
+      live.replaceChildren(link);
+      live.hidden = false;
+    });
+    source.addEventListener("counts", function (event) {
+      var unread = JSON.parse(event.data);
+      var total = 0;
+      Object.keys(unread).forEach(function (mailbox) { total += unread[mailbox]; });
+      document.querySelectorAll("[data-mailbox]").forEach(function (item) {
+        var key = item.getAttribute("data-mailbox");
+        var count = key === "*" ? total : (unread[key] || 0);
+        var badge = item.querySelector(".count");
+        badge.textContent = String(count);
+        badge.hidden = count === 0;
+      });
+    });
+  }
 })();
