@@ -120,9 +120,9 @@ const DELETE_UNUSED_BLOBS: &str = "DELETE FROM blobs WHERE blake3 IN ({ids}) \
 /// indexed.
 const LOWER_SUBJECT_MARK: &str = "UPDATE subject_index_progress \
      SET indexed_up_to = min(indexed_up_to, (SELECT coalesce(max(rowid), 0) FROM emails))";
-const MAILBOX_COUNTS: &str = "SELECT mailbox, count(*) AS total, \
-     sum(CASE WHEN is_read THEN 0 ELSE 1 END) AS unread \
-     FROM mailbox_emails WHERE NOT trashed GROUP BY mailbox ORDER BY mailbox";
+/// Kept by triggers (migration 13), so a few rows rather than a count of every email.
+const MAILBOX_COUNTS: &str = "SELECT mailbox, total, unread FROM mailbox_counts \
+     WHERE total > 0 ORDER BY mailbox";
 const MAILBOXES_OF: &str = "SELECT mailbox, is_read, starred, trashed FROM mailbox_emails \
      WHERE email_id = $1 ORDER BY mailbox";
 const FILE_MAILBOX: &str = "INSERT INTO mailbox_emails \

@@ -1,10 +1,9 @@
-//! The mailbox selector's counts, without a full count on every page view.
+//! The mailbox selector's counts, without a query on every page view.
 //!
-//! `MailState::mailboxes` counts every mailbox's rows: milliseconds on a small database,
-//! but about 1.7 s at 1,000,000 emails on SQLite. So the counts are kept per process and
-//! recounted when stale: in line while a count is quick (exact numbers right after a
-//! reader's own change), in the background once it is slow (the page shows the last
-//! counts, a moment old, instead of waiting).
+//! `MailState::mailboxes` reads the counts that the store keeps per mailbox (a few rows,
+//! whatever the number of emails; before those were kept it counted every row, 1.7 s at
+//! 1,000,000 emails on SQLite). The counts are still held per process and re-read when
+//! stale: in line while a read is quick, in the background should one ever be slow.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -210,10 +210,12 @@ async fn insert_state_rows(
     conn: &mut PgConnection,
     emails: &[&NewEmail],
 ) -> Result<(), sqlx::Error> {
-    let mailboxes: Vec<(&NewEmail, &String)> = emails
+    let mut mailboxes: Vec<(&NewEmail, &String)> = emails
         .iter()
         .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
         .collect();
+    // In mailbox order: their counts' rows are locked in this order (migration 13).
+    mailboxes.sort_by(|a, b| a.1.cmp(b.1));
     for chunk in mailboxes.chunks(STATE_ROWS_PER_STATEMENT) {
         let mut sql = QueryBuilder::<Postgres>::new(
             "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) ",
