@@ -1,7 +1,5 @@
 //! `GET /emails/<id>/raw`: what the provider sent (DESIGN §7).
 
-use std::collections::HashMap;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -11,7 +9,7 @@ use serde_json::{Map, Value};
 use super::emails::parse_id;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::inbound::original::{blobs_needed, original_payload};
+use crate::inbound::original::original_of;
 use crate::security::auth::Authenticated;
 
 pub fn router() -> Router<AppState> {
@@ -48,11 +46,6 @@ pub(super) async fn raw(
         .email(id)
         .await?
         .ok_or(ApiError::NotFound("Email not found"))?;
-    let mut blobs = HashMap::new();
-    for hash in blobs_needed(&email.document) {
-        if let Some(bytes) = state.store.blob(&hash).await? {
-            blobs.insert(hash, bytes);
-        }
-    }
-    Ok(Json(original_payload(&email.document, &blobs)))
+    let original = original_of(state.store.as_ref(), &email.document).await?;
+    Ok(Json(original))
 }

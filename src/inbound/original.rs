@@ -12,6 +12,21 @@ use serde_json::{Map, Value};
 
 use super::improvmx::{COMPUTED_PART_KEYS, NOT_A_STRING, RESERVED_KEYS};
 use crate::email::{PartKind, PartMeta};
+use crate::store::{Store, StoreError};
+
+/// The original payload of a stored email, its part bytes read from `store`.
+pub async fn original_of(
+    store: &dyn Store,
+    document: &Map<String, Value>,
+) -> Result<Map<String, Value>, StoreError> {
+    let mut blobs = HashMap::new();
+    for hash in blobs_needed(document) {
+        if let Some(bytes) = store.blob(&hash).await? {
+            blobs.insert(hash, bytes);
+        }
+    }
+    Ok(original_payload(document, &blobs))
+}
 
 /// The blob addresses the parts of `document` need, each once.
 pub fn blobs_needed(document: &Map<String, Value>) -> Vec<String> {

@@ -11,6 +11,7 @@ use super::access::{self, Viewer};
 use super::error::WebmailError;
 use super::state::WebmailState;
 use crate::email::{EmailId, PartKind, StoredEmail};
+use crate::inbound::original::original_of;
 
 pub fn router() -> Router<WebmailState> {
     Router::new()
@@ -59,14 +60,16 @@ pub async fn serve(
         .ok_or(WebmailError::NotFound)
 }
 
-/// The email as stored (every field delivered, parts as metadata), as plain text.
+/// The email as it was delivered (the API's `/raw`: every field, parts with their
+/// content), as plain text.
 async fn original(
     State(state): State<WebmailState>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, WebmailError> {
     let readable = access::open(&state, &viewer, parse_id(&id)?, None).await?;
-    let text = serde_json::to_string_pretty(&readable.email.document)
+    let original = original_of(state.store.as_ref(), &readable.email.document).await?;
+    let text = serde_json::to_string_pretty(&original)
         .map_err(|e| WebmailError::Internal(e.to_string()))?;
     Ok((
         [
