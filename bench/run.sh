@@ -11,6 +11,9 @@
 #   BENCH_POSTGRES_URL    a PostgreSQL database to benchmark too; the run drops and
 #                         recreates the schema `mailroom_bench` in it
 #   KEEP=1                keep the work directory (payloads, databases, logs)
+#   BASELINE_BIN          an earlier mailroom binary: ingest of BASELINE_SIZES (small
+#                         typical) is measured alternately with it, BASELINE_ROUNDS (3)
+#                         rounds each, and the ratio of the medians reported
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +70,7 @@ start_ceiling() {
 # start_mailroom DATABASE_URL: a fresh process with the default log level, logs to a file.
 start_mailroom() {
     DATABASE_URL=$1 DATA_DIR="$WORK/data" HOST=127.0.0.1 PORT=$PORT \
-        "$BIN/mailroom" >>"$WORK/mailroom.log" 2>&1 &
+        "${MAILROOM_BIN:-$BIN/mailroom}" >>"$WORK/mailroom.log" 2>&1 &
     SERVER_PID=$!
     wait_port "$PORT"
 }
@@ -141,6 +144,35 @@ for size in $SIZES; do
         ROWS[$size/$engine]="$(field rps "$result")/s (${ratio}× ceiling $(field rps "$ceiling")/s), p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, non-2xx $(field non2xx "$result"), socket errors $(field socket_errors "$result"), peak RSS $(mib "$hwm") MiB"
     done
 done
+
+# --- ingest against an earlier binary, alternating -----------------------------------------
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+BASELINE_SIZES=${BASELINE_SIZES:-small typical}
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    for size in $BASELINE_SIZES; do
+        for engine in $ENGINES; do
+            base=() new=()
+            # Alternating, each on a fresh database, so that drifts in the machine's load
+            # fall on both binaries alike.
+            for round in $(seq "${BASELINE_ROUNDS:-3}"); do
+                for which in base new; do
+                    bin=$BIN/mailroom; [[ $which == base ]] && bin=$BASELINE_BIN
+                    MAILROOM_BIN=$bin start_mailroom "$(fresh_database "$engine" "vs-$which")"
+                    result=$(post "$size" "$PORT" "$DURATION")
+                    stop_server
+                    rm -rf "$WORK/vs-$which"
+                    echo "ingest $size $engine $which round $round: $result"
+                    if [[ $which == base ]]; then base+=("$(field rps "$result")"); else new+=("$(field rps "$result")"); fi
+                done
+            done
+            b=$(median "${base[@]}"); n=$(median "${new[@]}")
+            ratio=$(awk -v n="$n" -v b="$b" 'BEGIN {printf "%.2f", n / b}')
+            mark=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.85) ? "✔" : "✘"}')
+            ROWS["vs/$engine/$size"]="**${ratio}× $mark** (median $n/s against $b/s; rounds ${new[*]} against ${base[*]})"
+        done
+    done
+fi
 
 # --- idle RSS, download throughput, list/search at SEED_EMAILS -----------------------------
 
@@ -223,6 +255,17 @@ if [[ $SEED_EMAILS -gt 0 ]]; then
     for name in "${STATE_NAMES[@]}"; do
         line="| ${STATE_LABEL[$name]} | ${STATE_TARGET[$name/sqlite]} / ${STATE_TARGET[$name/postgres]} ms |"
         for e in $ENGINES; do line+=" ${ROWS[state/$e/$name]:-n/a} |"; done
+        echo "$line"
+    done
+fi
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    echo
+    echo "Ingest against $BASELINE_BIN, alternating, ${DURATION}s runs, wrk -t$THREADS -c$CONNECTIONS (target ≥ 0.85×):"
+    echo "| Work | $(sed 's/ / | /g' <<<"$ENGINES") |"
+    echo "|---|$(sed -E 's/[a-z]+/---|/g; s/ //g' <<<"$ENGINES")"
+    for size in $BASELINE_SIZES; do
+        line="| ingest $size, this binary ÷ the earlier one |"
+        for e in $ENGINES; do line+=" ${ROWS[vs/$e/$size]:-n/a} |"; done
         echo "$line"
     done
 fi
