@@ -3,8 +3,9 @@
 //! - `bench_tool payloads DIR`: writes realistic ImprovMX payloads (small, typical, large,
 //!   huge); `@@MSGID@@` in each marks where the load script puts a unique Message-ID.
 //! - `bench_tool seed DATABASE_URL COUNT`: migrates the database with mailroom's own
-//!   migrations and inserts COUNT emails in big server-side statements, with the same
-//!   columns (and so the same search index) the server writes.
+//!   migrations and inserts COUNT emails in big server-side statements, with the rows
+//!   the server would have written for them (mailboxes, flags, search columns and
+//!   words), then checks a sample against the server's own derivation.
 //! - `bench_tool pg-schema URL SCHEMA`: drops and recreates SCHEMA and prints a URL whose
 //!   connections use it (`search_path=SCHEMA,public`), as the integration tests do.
 
@@ -114,7 +115,7 @@ fn write_payloads(dir: &str) -> anyhow::Result<()> {
 /// `MAILBOXES` mailboxes, with its mailbox row and flags, search columns and indexed
 /// words. Set-based SQL builds the rows from small tables made here with the server's own
 /// normaliser (`search::text::words`), so accents fold as the server folds them; a sample
-/// is then checked against the server's own derivation (`check_sample`).
+/// is then checked against the server's own derivation (`check_row`).
 async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     let store = mailroom::store::open(url).await?;
     store.migrate().await?;
@@ -142,6 +143,7 @@ async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Also written as literals in `PICKS` (`% 50`) and `SEED_BODIES` (`% 1000`).
 const MAILBOXES: usize = 50;
 const SENDERS: usize = 1_000;
 /// In one of the 16 paragraphs the first slot of a body draws from: in 1/16 of the mail.
@@ -366,7 +368,10 @@ fn seed_sql(template: &str, tables: &SeedTables, pieces: &[(&str, &str)]) -> Str
 }
 
 const BASE_MICROS: i64 = 1_700_000_000_000_000;
+/// Emails per round of statements: their temporary table stays in memory on SQLite
+/// (`temp_store = MEMORY`, about 150 MB).
 const SEED_CHUNK: u64 = 50_000;
+const PG_SEED_CHUNK: u64 = 100_000;
 
 async fn seed_sqlite(
     url: &str,
@@ -447,6 +452,8 @@ async fn seed_sqlite(
         done = end;
     }
     // Every seeded email has its mailbox rows and search columns: nothing to file.
+    // Only `emails` is analyzed: with STAT4 samples of FTS5's shadow tables, FTS5
+    // re-prepares its internal statements on every query, which doubled search latency.
     sqlx::raw_sql(
         "UPDATE mail_state_backfill SET after_id = '', done = 1;
          PRAGMA wal_checkpoint(TRUNCATE);
@@ -454,8 +461,6 @@ async fn seed_sqlite(
     )
     .execute(&mut conn)
     .await?;
-    // Only `emails` is analyzed: with STAT4 samples of FTS5's shadow tables, FTS5
-    // re-prepares its internal statements on every query, which doubled search latency.
     conn.close().await?;
     Ok(())
 }
@@ -519,7 +524,7 @@ async fn seed_postgres(
     );
     let mut done = 0;
     while done < count {
-        let end = (done + SEED_CHUNK * 2).min(count);
+        let end = (done + PG_SEED_CHUNK).min(count);
         let mut tx = conn.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(&tables.subjects)
