@@ -139,6 +139,9 @@ pub struct SearchColumns {
     pub recipients: Option<String>,
     /// Parts of the `attachments` list (inlines do not count), for `has:attachment`.
     pub attachments: u32,
+    /// The conversation: a digest of its first Message-ID (see `search_fields`); emails
+    /// that share it are one thread. `None` when the email names no Message-ID at all.
+    pub thread_key: Option<String>,
 }
 
 /// The stored size of an email, for `larger:` and `smaller:`: its document as JSON and

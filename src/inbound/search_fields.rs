@@ -30,7 +30,46 @@ pub fn search_columns(document: &Map<String, Value>) -> SearchColumns {
         sender: folded(&sender),
         recipients: folded(&recipients),
         attachments: count_parts(document, PartKind::Attachment),
+        thread_key: thread_key(document),
     }
+}
+
+/// The conversation an email belongs to: the first Message-ID of its `References` (the
+/// thread's root), else its `In-Reply-To`, else its own Message-ID; normalised
+/// (no angle brackets, lower case) and digested, so that the key has a bounded length
+/// whatever a sender writes and needs no other email to be computed (a reply that
+/// arrives before its parent still joins it).
+pub fn thread_key(document: &Map<String, Value>) -> Option<String> {
+    let root = first_id(header(document, "references"))
+        .or_else(|| first_id(header(document, "in-reply-to")))
+        .or_else(|| first_id(header(document, "message-id")))
+        .or_else(|| first_id(document.get("message-id").and_then(Value::as_str)))?;
+    Some(blake3::hash(root.as_bytes()).to_hex()[..32].to_owned())
+}
+
+/// A header's first value, whatever the case of its name.
+fn header<'a>(document: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    let headers = document.get("headers")?.as_object()?;
+    let value = headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))?
+        .1;
+    match value {
+        Value::String(text) => Some(text),
+        Value::Array(items) => items.iter().find_map(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The first `<id>` of a header value (or its first word, when it has no brackets).
+fn first_id(value: Option<&str>) -> Option<String> {
+    let value = value?.trim();
+    let id = match value.find('<') {
+        Some(start) => value[start + 1..].split('>').next().unwrap_or_default(),
+        None => value.split_whitespace().next().unwrap_or_default(),
+    };
+    let id = id.trim().to_lowercase();
+    (!id.is_empty()).then_some(id)
 }
 
 /// Each person of a `from`/`to`/`cc` value as `Name <address>`, or as given.
@@ -110,5 +149,30 @@ mod tests {
             Some("ventas@puntoa.ar, luis <luis@puntoa.ar>, jefe@puntoa.ar")
         );
         assert_eq!(columns.attachments, 1);
+    }
+
+    #[test]
+    fn a_thread_is_keyed_by_its_first_message_id() {
+        let key = |document: Value| thread_key(document.as_object().unwrap());
+        let root = key(serde_json::json!({"message-id": "<Root@x.org>"}));
+        assert!(root.is_some());
+        let reply = key(serde_json::json!({
+            "message-id": "<reply@y.org>",
+            "headers": {"In-Reply-To": "<root@x.org>", "Message-ID": "<reply@y.org>"},
+        }));
+        let deeper = key(serde_json::json!({
+            "headers": {"references": ["<ROOT@x.org> <reply@y.org>"], "in-reply-to": "<reply@y.org>"},
+        }));
+        assert_eq!((reply.clone(), deeper), (root.clone(), root.clone()));
+        let other = key(serde_json::json!({"headers": {"Message-ID": "other@z.org"}}));
+        assert!(other.is_some() && other != root);
+        assert_eq!(key(serde_json::json!({"subject": "no ids"})), None);
+        let long = "a".repeat(10_000);
+        let bounded = key(serde_json::json!({"message-id": format!("<{long}@x>")}));
+        assert_eq!(
+            bounded.map(|k| k.len()),
+            Some(32),
+            "bounded whatever the id"
+        );
     }
 }

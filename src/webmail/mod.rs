@@ -26,6 +26,7 @@ mod session;
 mod setup;
 mod signing;
 mod state;
+mod thread;
 mod view;
 
 use std::sync::Arc;

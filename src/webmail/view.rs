@@ -1,6 +1,7 @@
 //! `GET /view/<id>`: the reading view (its buttons post to `actions`). Opening an email
 //! marks it read in the reader's mailboxes.
 
+use super::thread::{self, ThreadItem};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -69,6 +70,8 @@ struct ViewPage {
     older_href: Option<String>,
     /// `?folder=…&mailbox=…&q=…`, kept on every link and form.
     mailbox_query: String,
+    /// The conversation, oldest first, when there is more than this message.
+    thread: Vec<ThreadItem>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +120,7 @@ async fn page(
     let (newer_href, older_href) = neighbours(state, viewer, view, &readable).await?;
     let email = readable.email;
     let context = view.context();
+    let thread = thread::conversation(state, viewer, &email, &context).await?;
     let field = |name: &str| addresses(email.document.get(name));
     Ok(ViewPage {
         chrome: Chrome::of(viewer),
@@ -140,6 +144,7 @@ async fn page(
         older_href,
         mailbox_query: context,
         body,
+        thread,
     })
 }
 

@@ -62,6 +62,9 @@ pub trait MailState: Send + Sync {
     /// Deletes the emails, their mailbox entries and parts, and the blobs no other email
     /// uses, in one transaction; answers how many were found.
     async fn delete(&self, ids: &[EmailId]) -> Result<u64, StoreError>;
+    /// The emails of a conversation (a `SearchColumns::thread_key`), oldest first, with
+    /// their summary flags; at most `limit`.
+    async fn thread(&self, key: &str, limit: u32) -> Result<Vec<StoredEmail>, StoreError>;
     /// Where the background filing stands: the last id filed, or `None` once done.
     async fn filing_mark(&self) -> Result<Option<String>, StoreError>;
     /// Up to `limit` emails with ids past `after`, by id.
@@ -281,6 +284,19 @@ macro_rules! mail_state {
                 }
                 tx.commit().await?;
                 Ok(deleted)
+            }
+
+            async fn thread(&self, key: &str, limit: u32) -> Result<Vec<StoredEmail>, StoreError> {
+                let sql = format!(
+                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.document FROM emails e \
+                     WHERE e.thread_key = $1 ORDER BY e.received_at, e.id LIMIT $2"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(key)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.readers)
+                    .await?;
+                rows.iter().map(stored_email).collect()
             }
 
             async fn filing_mark(&self) -> Result<Option<String>, StoreError> {

@@ -73,7 +73,7 @@ pub(super) fn json_ids<T: ToString>(ids: &[T]) -> String {
 
 /// The search columns of an email filed late.
 const FILE_SEARCH_COLUMNS: &str = "UPDATE emails SET sender_folded = $2, recipients_folded = $3, \
-     attachment_count = $4, size_bytes = $5 WHERE id = $1";
+     attachment_count = $4, size_bytes = $5, thread_key = $6 WHERE id = $1";
 
 /// Runs `FILE_SEARCH_COLUMNS` for `email` on `conn` (either engine).
 macro_rules! file_search_columns {
@@ -84,6 +84,7 @@ macro_rules! file_search_columns {
             .bind($email.search.recipients.as_deref())
             .bind(i64::from($email.search.attachments))
             .bind($email.size as i64)
+            .bind($email.search.thread_key.as_deref())
             .execute($conn)
             .await?
     };

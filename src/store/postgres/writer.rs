@@ -138,7 +138,7 @@ async fn insert_together_on(
     in_key_order.sort_by(|a, b| a.0.dedup_key.cmp(&b.0.dedup_key));
     let mut sql = QueryBuilder::<Postgres>::new(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
-         sender_folded, recipients_folded, attachment_count, size_bytes, words, document) ",
+         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, words, document) ",
     );
     sql.push_values(in_key_order, |mut row, (email, document)| {
         row.push_bind(email.id.to_string())
@@ -151,6 +151,7 @@ async fn insert_together_on(
             .push_bind(email.search.recipients.as_deref())
             .push_bind(i64::from(email.search.attachments))
             .push_bind(stored_size(document.len(), &email.document) as i64)
+            .push_bind(email.search.thread_key.as_deref())
             .push("to_tsvector('simple', ")
             .push_bind_unseparated(email.search.words.as_str())
             .push_unseparated(")")

@@ -136,7 +136,7 @@ async fn insert_together(
 ) -> Result<Vec<Inserted>, sqlx::Error> {
     let mut sql = QueryBuilder::<Sqlite>::new(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
-         sender_folded, recipients_folded, attachment_count, size_bytes, document) ",
+         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, document) ",
     );
     sql.push_values(
         which.iter().map(|&i| &emails[i]),
@@ -151,6 +151,7 @@ async fn insert_together(
                 .push_bind(email.search.recipients.clone())
                 .push_bind(i64::from(email.search.attachments))
                 .push_bind(stored_size(document.len(), &email.document) as i64)
+                .push_bind(email.search.thread_key.clone())
                 .push_bind(document.clone());
         },
     );
@@ -291,8 +292,8 @@ async fn insert_one(
 ) -> Result<Inserted, sqlx::Error> {
     let inserted: Option<String> = sqlx::query_scalar(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded,
-             sender_folded, recipients_folded, attachment_count, size_bytes, document)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, document)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -306,6 +307,7 @@ async fn insert_one(
     .bind(email.search.recipients.clone())
     .bind(i64::from(email.search.attachments))
     .bind(stored_size(document.len(), &email.document) as i64)
+    .bind(email.search.thread_key.clone())
     .bind(document.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
