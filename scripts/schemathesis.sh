@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 limits=(RATE_LIMIT_WEBHOOK RATE_LIMIT_HEALTH RATE_LIMIT_DOCS RATE_LIMIT_LIST RATE_LIMIT_GET
   RATE_LIMIT_ATTACHMENT RATE_LIMIT_MODIFY RATE_LIMIT_GLOBAL SEND_RATE_LIMIT)
-env_vars=(API_KEY=$key PORT="$port" WEBMAIL_PORT=off DATA_DIR="$work" DOMINIO=example.org
+env_vars=(API_KEY="$key" PORT="$port" WEBMAIL_PORT=off DATA_DIR="$work" DOMINIO=example.org
   SMTP_SERVER=127.0.0.1 SMTP_PORT=9 SMTP_SEC_TYPE=NONE LOCKOUT_MAX_FAILURES=1000000)
 for limit in "${limits[@]}"; do env_vars+=("$limit=off"); done
 env "${env_vars[@]}" "$binary" >"$work/server.log" 2>&1 &
