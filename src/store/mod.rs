@@ -233,6 +233,37 @@ impl Engine {
     }
 }
 
+/// A small pool of its own on the database named by `url`, for a store beside the mail
+/// (users, sessions): `name` tells its PostgreSQL connections apart.
+pub(crate) enum SmallPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+pub(crate) async fn open_small_pool(url: &str, name: &str) -> Result<SmallPool, StoreError> {
+    use std::str::FromStr as _;
+    Ok(match Engine::of(url)? {
+        Engine::Sqlite => SmallPool::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(sqlite::connect_options(url)?)
+                .await?,
+        ),
+        Engine::Postgres => {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)?
+                .options([("synchronous_commit", "on")])
+                .application_name(name);
+            SmallPool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?,
+            )
+        }
+    })
+}
+
 /// Opens the store named by `url` without migrating it.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, DEFAULT_ACQUIRE_TIMEOUT).await

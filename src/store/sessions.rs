@@ -4,15 +4,14 @@
 //! the trait for each engine's pool. Session ids arrive already digested: the random
 //! id lives only in the browser's cookie.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
-use super::{DEFAULT_ACQUIRE_TIMEOUT, StoreError, from_micros, to_micros};
+use super::{StoreError, from_micros, to_micros};
 
 /// A stored session, with the login of its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,27 +53,12 @@ pub trait SessionStore: Send + Sync {
 
 /// Opens the session store in the database named by `url` (already migrated).
 pub async fn open_sessions(url: &str) -> Result<Arc<dyn SessionStore>, StoreError> {
-    match super::Engine::of(url)? {
-        super::Engine::Sqlite => {
-            let options = super::sqlite::connect_options(url)?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(2)
-                .connect_with(options)
-                .await?;
-            Ok(Arc::new(SqliteSessions(pool)))
-        }
-        super::Engine::Postgres => {
-            let options = PgConnectOptions::from_str(url)?
-                .options([("synchronous_commit", "on")])
-                .application_name("mailroom-sessions");
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
-            Ok(Arc::new(PostgresSessions(pool)))
-        }
-    }
+    Ok(
+        match super::open_small_pool(url, "mailroom-sessions").await? {
+            super::SmallPool::Sqlite(pool) => Arc::new(SqliteSessions(pool)),
+            super::SmallPool::Postgres(pool) => Arc::new(PostgresSessions(pool)),
+        },
+    )
 }
 
 pub struct SqliteSessions(SqlitePool);

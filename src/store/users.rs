@@ -5,15 +5,14 @@
 //! outbox, each engine opens a small pool of its own on the same database. Passwords
 //! arrive already hashed: hashing is `security::passwords`'s.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
-use super::{DEFAULT_ACQUIRE_TIMEOUT, StoreError, from_micros, to_micros};
+use super::{StoreError, from_micros, to_micros};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,27 +90,10 @@ pub trait UserStore: Send + Sync {
 
 /// Opens the user store in the database named by `url` (already migrated).
 pub async fn open_users(url: &str) -> Result<Arc<dyn UserStore>, StoreError> {
-    match super::Engine::of(url)? {
-        super::Engine::Sqlite => {
-            let options = super::sqlite::connect_options(url)?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(2)
-                .connect_with(options)
-                .await?;
-            Ok(Arc::new(SqliteUsers(pool)))
-        }
-        super::Engine::Postgres => {
-            let options = PgConnectOptions::from_str(url)?
-                .options([("synchronous_commit", "on")])
-                .application_name("mailroom-users");
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
-            Ok(Arc::new(PostgresUsers(pool)))
-        }
-    }
+    Ok(match super::open_small_pool(url, "mailroom-users").await? {
+        super::SmallPool::Sqlite(pool) => Arc::new(SqliteUsers(pool)),
+        super::SmallPool::Postgres(pool) => Arc::new(PostgresUsers(pool)),
+    })
 }
 
 pub struct SqliteUsers(SqlitePool);
