@@ -21,8 +21,9 @@ mod sql;
 
 use self::sql::{
     BLOBS_OF, DELETE_EMAILS, DELETE_UNUSED_BLOBS, DELETED, DELETED_EVENT, FILE_MAILBOX, FILE_PART,
-    FLAG_EVENTS, LOCK_BLOBS, LOWER_SUBJECT_MARK, MAILBOX_COUNTS, MAILBOXES_OF, SET_IN_MAILBOXES,
-    SET_UNFILED, SUMMARISE, TRASH_TIMES, file_search_postgres, file_search_sqlite, json_ids,
+    FLAG_EVENTS, LOCK_BLOBS, LOCK_COUNTS, LOWER_SUBJECT_MARK, MAILBOX_COUNTS, MAILBOXES_OF,
+    SET_IN_MAILBOXES, SET_UNFILED, SUMMARISE, TRASH_TIMES, file_search_postgres,
+    file_search_sqlite, json_ids,
 };
 pub(super) use self::sql::{MAILBOX_FLAGS, SUMMARY_FLAGS};
 
@@ -88,7 +89,7 @@ pub(super) struct PostgresMailState {
 /// The mail-state use cases for one engine: its `{ids}` and `{mailboxes}` fragments, the
 /// statement that starts a write transaction, and the extra steps of a delete.
 macro_rules! mail_state {
-    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
+    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, lock_counts = $lock_counts:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
         impl $store {
             /// `template` with this engine's `{ids}` and `{mailboxes}` (the mailboxes of
             /// `e.id` as a JSON array, only `mailbox` when it is not NULL).
@@ -161,6 +162,12 @@ macro_rules! mail_state {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
                 let mut tx = conn.begin_with($begin).await?;
+                if let Some(lock) = $lock_counts {
+                    sqlx::query(Self::sql(lock, ""))
+                        .bind(&ids)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let filed = match mailbox {
                     Some(mailbox) => {
                         let sql = format!("{SET_IN_MAILBOXES} AND mailbox = $5");
@@ -229,6 +236,12 @@ macro_rules! mail_state {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
                 let mut tx = conn.begin_with($begin).await?;
+                if let Some(lock) = $lock_counts {
+                    sqlx::query(Self::sql(lock, ""))
+                        .bind(&ids)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let blobs: Vec<String> = sqlx::query_scalar(Self::sql(BLOBS_OF, ""))
                     .bind(&ids)
                     .fetch_all(&mut *tx)
@@ -366,6 +379,7 @@ mail_state!(
                  WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}) ORDER BY m.mailbox))",
     begin = "BEGIN IMMEDIATE",
     lock_blobs = None::<&str>,
+    lock_counts = None::<&str>,
     after_delete = Some(LOWER_SUBJECT_MARK),
     event_lock = None::<&str>,
     file_search = file_search_sqlite
@@ -377,6 +391,7 @@ mail_state!(
                  FROM mailbox_emails m WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}))",
     begin = "BEGIN",
     lock_blobs = Some(LOCK_BLOBS),
+    lock_counts = Some(LOCK_COUNTS),
     after_delete = None::<&str>,
     event_lock = Some(EVENT_LOCK),
     file_search = file_search_postgres

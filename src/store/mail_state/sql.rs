@@ -33,6 +33,12 @@ pub(super) const DELETED: &str =
     "SELECT e.id, {mailboxes} AS mailboxes FROM emails e WHERE e.id IN ({ids})";
 pub(super) const DELETED_EVENT: &str = "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
      VALUES ($1, 'deleted', $2, $3, '{}')";
+/// PostgreSQL: the counts rows (migration 13) of the emails' mailboxes, locked in mailbox
+/// order before a flag change or a delete updates them through the trigger. Ingest
+/// takes them in the same order (its writer sorts mailbox rows), so the two never
+/// deadlock.
+pub(super) const LOCK_COUNTS: &str = "SELECT mailbox FROM mailbox_counts WHERE mailbox IN \
+     (SELECT mailbox FROM mailbox_emails WHERE email_id IN ({ids})) ORDER BY mailbox FOR UPDATE";
 /// When each email went to the trash in all its mailboxes (`$2`: now), for
 /// `TRASH_RETENTION_DAYS`; cleared when it leaves.
 pub(super) const TRASH_TIMES: &str = "UPDATE emails SET trashed_at = \
