@@ -84,11 +84,6 @@ impl ChangeFeed {
     pub fn close(&self) {
         self.stop.send_replace(true);
     }
-
-    /// Clients following the log now, for the metrics.
-    pub fn followers(&self) -> usize {
-        self.latest.receiver_count()
-    }
 }
 
 impl Drop for ChangeFeed {
