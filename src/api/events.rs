@@ -76,10 +76,7 @@ pub(super) async fn follow(
         .ok_or(ApiError::TooManyStreams {
             max: state.settings.security.events_max_streams,
         })?;
-    let events = stream::unfold(state.feed.follow(start), |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((sse_event(&event), receiver))
-    });
+    let events = state.feed.follow(start).map(|event| sse_event(&event));
     // The slot goes back when the client disconnects and the stream is dropped.
     let opened =
         stream::once(async move { Ok(Event::default().comment("following the change log")) });

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -65,9 +66,9 @@ impl ChangeFeed {
         self.store.changes().last_seq().await
     }
 
-    /// The events after `seq`, as they are committed. The channel closes when the
-    /// client has not read for `slow_client`, or when the receiver is dropped.
-    pub fn follow(&self, seq: i64) -> mpsc::Receiver<MailEvent> {
+    /// The events after `seq`, as they are committed. The stream ends when the client
+    /// has not read for `slow_client`, or at shutdown; dropping it stops the follower.
+    pub fn follow(&self, seq: i64) -> impl Stream<Item = MailEvent> + Send + use<> {
         let (sender, receiver) = mpsc::channel(BUFFER);
         let follower = Follower {
             store: self.store.clone(),
@@ -77,7 +78,10 @@ impl ChangeFeed {
             slow_client: self.timing.slow_client,
         };
         tokio::spawn(follower.run(seq));
-        receiver
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            let event = receiver.recv().await?;
+            Some((event, receiver))
+        })
     }
 
     /// Ends every stream (at shutdown, so that open streams do not hold it up).

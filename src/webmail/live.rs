@@ -72,11 +72,9 @@ async fn follow(
         addresses: viewer.user.addresses.clone(),
     };
     let start = state.feed.last_seq().await?;
-    let changes = stream::unfold(state.feed.follow(start), |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((event, receiver))
-    });
-    let events = changes
+    let events = state
+        .feed
+        .follow(start)
         .filter_map(move |event| {
             let seen = reader.sees(&event).map(|data| (event.kind, data));
             let reader = reader.clone();
