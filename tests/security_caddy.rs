@@ -7,11 +7,10 @@
 mod common;
 mod security_support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{API_KEY, Engine, TestApp};
+use common::{API_KEY, Engine, TestApp, caddy};
 use security_support::client_from;
 
 const WRONG: &str = "wrong-key-0123456789abcdef";
@@ -25,26 +24,14 @@ struct Caddy {
 
 impl Caddy {
     async fn start(upstream: &str) -> Self {
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
-            probe.local_addr().unwrap().port()
-        };
-        let home = tempfile::tempdir().unwrap();
-        let caddyfile = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/caddy/Caddyfile"
+        let port = caddy::free_port();
+        let (child, home) = caddy::spawn(
+            "Caddyfile",
+            &[
+                ("CADDY_PORT", port.to_string()),
+                ("MAILROOM_UPSTREAM", upstream.to_owned()),
+            ],
         );
-        let child = Command::new("caddy")
-            .args(["run", "--adapter", "caddyfile", "--config", caddyfile])
-            .env("CADDY_PORT", port.to_string())
-            .env("MAILROOM_UPSTREAM", upstream)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path())
-            .env("XDG_DATA_HOME", home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("`caddy` runs (install Debian's caddy package, as .ci/run does)");
         let caddy = Self {
             child,
             address: format!("http://127.0.0.1:{port}"),

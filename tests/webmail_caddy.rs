@@ -5,10 +5,10 @@
 mod common;
 mod webmail_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Engine, TestApp};
+use common::{Engine, TestApp, caddy};
 use mailroom::store::Role;
 use webmail_support::{PASSWORD, add_user, csrf_in};
 
@@ -26,31 +26,17 @@ impl Drop for Caddy {
     }
 }
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
 impl Caddy {
     fn start(upstream: &str) -> Self {
-        let (port, http_port) = (free_port(), free_port());
-        let home = tempfile::tempdir().unwrap();
-        let caddyfile = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/caddy/Caddyfile-webmail"
+        let (port, http_port) = (caddy::free_port(), caddy::free_port());
+        let (child, home) = caddy::spawn(
+            "Caddyfile-webmail",
+            &[
+                ("CADDY_PORT", port.to_string()),
+                ("CADDY_HTTP_PORT", http_port.to_string()),
+                ("MAILROOM_UPSTREAM", upstream.to_owned()),
+            ],
         );
-        let child = Command::new("caddy")
-            .args(["run", "--adapter", "caddyfile", "--config", caddyfile])
-            .env("CADDY_PORT", port.to_string())
-            .env("CADDY_HTTP_PORT", http_port.to_string())
-            .env("MAILROOM_UPSTREAM", upstream)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path())
-            .env("XDG_DATA_HOME", home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("`caddy` runs");
         let caddy = Self { child, port, home };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !caddy.answers() {

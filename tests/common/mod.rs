@@ -2,6 +2,7 @@
 //! or a fresh schema in the PostgreSQL named by `MAILROOM_TEST_POSTGRES_URL`.
 #![allow(dead_code)]
 
+pub mod caddy;
 pub mod process;
 pub mod sse;
 
