@@ -4,7 +4,7 @@
 # (Debian: `apt-get install postgresql`; no cluster has to be configured or running).
 #
 #   scripts/test-postgres.sh                                   # cargo test
-#   scripts/test-postgres.sh cargo test --locked --test store_suite
+#   scripts/test-postgres.sh cargo test --locked --test integration store_suite::
 #
 # The cluster lives in a temporary folder, listens on 127.0.0.1 only (trust auth, a unix
 # socket in that folder), runs with fsync=off (its data is thrown away; the tests run

@@ -2,7 +2,7 @@
 //! chunk at a time (so downloads stream), small ones stay whole, and deletes take the
 //! chunks that no other email uses.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

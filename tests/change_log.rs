@@ -1,7 +1,7 @@
 //! The change log (DESIGN §7) on both engines: new emails, flag changes and deletes are
 //! logged in the same transaction, numbered in order, and read back from any point.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

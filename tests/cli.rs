@@ -1,6 +1,6 @@
 //! The `mailroom` binary itself: help, configuration errors, migrate, and a graceful stop.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

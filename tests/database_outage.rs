@@ -5,7 +5,7 @@
 //! PostgreSQL of the other tests is never stopped.
 #![cfg_attr(not(pg_tests), allow(dead_code, unused_imports))]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! A full disk refuses the delivery with a 5xx (so ImprovMX retries), loses nothing that
 //! was acknowledged, and the server keeps running. Needs root to mount a tiny tmpfs.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! `/docs` renders from the binary alone, `/openapi.json` is OpenAPI 3.1, and the spec
 //! describes every route the router serves (and nothing it does not).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! get the bytes they ask for, and ten parallel downloads of a 50 MB attachment keep the
 //! server process small (its peak RSS is read from `/proc`).
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use chrono::Utc;

@@ -1,7 +1,7 @@
 //! `GET /events` (Server-Sent Events from the change log) and `GET /emails/<id>/raw`,
 //! over real HTTP on both engines.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

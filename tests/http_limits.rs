@@ -2,7 +2,7 @@
 //! timeout, the connection cap, and memory that stays bounded for hostile bodies, as a
 //! separate server process shows it. Deadlines are generous: these tests catch hangs.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! `mailroom import-mongo`: the old service's exports come in with their ids, dates and
 //! parts, a re-run imports nothing, and bad documents are reported and skipped.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `GET /healthz` and `GET /readyz`: no key needed, nothing revealed.
 
-mod common;
+use crate::common;
 
 use common::{Engine, TestApp};
 use serde_json::{Value, json};

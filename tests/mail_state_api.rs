@@ -1,7 +1,7 @@
 //! Mail state over HTTP (DESIGN §7): `GET /mailboxes`, `PATCH` and `DELETE
 //! /emails/<id>`, `POST /emails/bulk`, and the list filters, on a real server.
 
-mod common;
+use crate::common;
 
 use common::{API_KEY, Engine, TestApp, UNLIMITED};
 use serde_json::{Value, json};

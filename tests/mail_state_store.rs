@@ -2,7 +2,7 @@
 //! flags, deletes that keep shared blobs, and the filing of emails stored before
 //! mailboxes, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! million emails) always equal a full count, on both engines, through every change:
 //! ingest, read and unread, trash and restore, per-mailbox flags, deletes, filing.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

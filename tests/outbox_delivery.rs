@@ -1,7 +1,7 @@
 //! The outbox worker against a real SMTP server: late servers, bounces, restarts, stalls.
 
-mod common;
-mod send_support;
+use crate::common;
+use crate::send_support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The outbox store on both engines, driven directly: claims, transitions, recovery, limits.
 
-mod common;
-mod send_support;
+use crate::common;
+use crate::send_support;
 
 use std::sync::Arc;
 use std::time::Duration;

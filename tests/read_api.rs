@@ -1,6 +1,6 @@
 //! The read API over real HTTP: auth, listing, filters, pagination, single emails, downloads.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::{API_KEY, Engine, TestApp, fixture, small_email};

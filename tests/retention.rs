@@ -1,7 +1,7 @@
 //! The retention sweep (DESIGN §7) on both engines: age, count and trash rules delete
 //! through the same use case as `DELETE /emails/<id>`, and the change log is trimmed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

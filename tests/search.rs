@@ -1,7 +1,7 @@
 //! `GET /emails?subject=`: a literal, case-insensitive substring, newest first, served by
 //! the trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL) on both engines.
 
-mod common;
+use crate::common;
 
 use common::{Engine, TestApp, small_email};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};

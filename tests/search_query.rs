@@ -1,7 +1,7 @@
 //! The query language of `GET /emails?q=` (DESIGN §7): one semantics table, run on both
 //! engines, on emails not yet in the full-text index and again after it has them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! Ignored (and reported so) when no `caddy` binary was on the `PATH` at build time;
 //! `.ci/run` installs Debian's `caddy` package.
 
-mod common;
-mod security_support;
+use crate::common;
+use crate::security_support;
 
 use std::process::Child;
 use std::time::{Duration, Instant};

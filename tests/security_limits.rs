@@ -1,8 +1,8 @@
 //! Per-IP rate limits, webhook authenticity, auth hardening and CORS, over real HTTP.
 //! Clients connect from distinct 127.0.0.x addresses, so each is its own client IP.
 
-mod common;
-mod security_support;
+use crate::common;
+use crate::security_support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Brute-force lockout over real HTTP, with a short lockout configured.
 
-mod common;
-mod security_support;
+use crate::common;
+use crate::security_support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! with the client IP and the route template, and neither keys nor the webhook secret
 //! ever reach a log line.
 
-mod common;
-mod security_support;
+use crate::common;
+use crate::security_support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

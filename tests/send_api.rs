@@ -1,7 +1,7 @@
 //! The send API end to end: HTTP in, a real SMTP server out.
 
-mod common;
-mod send_support;
+use crate::common;
+use crate::send_support;
 
 use common::{Engine, TestApp};
 use send_support::*;

@@ -1,7 +1,7 @@
 //! STARTTLS with a verified certificate and AUTH against a real SMTP server.
 
-mod common;
-mod send_support;
+use crate::common;
+use crate::send_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

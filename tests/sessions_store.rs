@@ -1,7 +1,7 @@
 //! The webmail's session store on both engines: sessions by digest, expiry, drops per
 //! user and with the user, image-sender preferences, the signing key.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Starting the binary: a start that fails leaves nothing behind, one that succeeds
 //! creates its data files private.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The `Store` conformance suite: the same use cases against SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! whatever order they arrive in, and emails stored before threads get their key from
 //! the background filing pass.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Webmail accounts: the user store on both engines, and `mailroom user …`.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::process::{Output, Stdio};

@@ -1,6 +1,6 @@
 //! `POST /webhook` over real HTTP: durable storage, redelivery, hostile bodies, large mail.
 
-mod common;
+use crate::common;
 
 use common::{Engine, TestApp, fixture, small_email};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! and forged part metadata. Every deadline here is generous: these tests catch hangs
 //! and unbounded waits, not speed, which `bench/` measures.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,8 @@
 //! The webmail's sessions over real HTTP on both engines: login, rotation, logout, CSRF,
 //! lockout, redirects, cookie flags, the setup link and password changes.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use common::{Engine, TestApp, UNLIMITED};
 use mailroom::email::EmailId;

@@ -2,8 +2,8 @@
 //! from login to logout, HTML mail that must never run script or load anything remote
 //! before the reader asks, and the phone layout.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use chromiumoxide::cdp::browser_protocol::emulation::MediaFeature;
 use common::{Engine, TestApp};

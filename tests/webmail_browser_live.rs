@@ -1,8 +1,8 @@
 //! In a real headless Chromium: new mail appears on the open mailbox list without a
 //! reload, as text (a subject is never markup), with the unread count updated.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use std::time::{Duration, Instant};
 

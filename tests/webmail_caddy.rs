@@ -2,8 +2,8 @@
 //! names. Ignored (and reported so) without a `caddy` binary on the `PATH` at build
 //! time; `.ci/run` installs Debian's `caddy` package. HTTPS is spoken by `curl`.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

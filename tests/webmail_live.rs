@@ -1,8 +1,8 @@
 //! The webmail's live stream (`/ui/events`): new mail and changes for the logged-in
 //! reader only, each followed by their unread counts, on both engines.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use common::sse::SseReader;
 use common::{Engine, TestApp};

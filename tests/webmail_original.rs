@@ -1,7 +1,7 @@
 //! The webmail's "Show original" gives back what was delivered, as the API's `/raw` does.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use common::{Engine, TestApp};
 use mailroom::store::Role;

@@ -1,8 +1,8 @@
 //! The webmail's pages over real HTTP on both engines: who may read what, the headers
 //! every page carries, downloads, search and pages, the admin page.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use common::{Engine, TestApp};
 use mailroom::email::EmailId;

@@ -1,8 +1,8 @@
 //! The reading view shows the conversation a message belongs to, as far as the reader
 //! may read it: someone else's reply in the same thread is never listed.
 
-mod common;
-mod webmail_support;
+use crate::common;
+use crate::webmail_support;
 
 use common::{Engine, TestApp};
 use mailroom::store::Role;
