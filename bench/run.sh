@@ -27,39 +27,8 @@ SEED_EMAILS=${SEED_EMAILS:-1000000}
 PORT=${PORT:-42099}
 CEILING_PORT=$((PORT + 1))
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk…" >&2
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
-
-cargo build --release --quiet --bin mailroom --example ceiling --example bench_tool
-BIN=${CARGO_TARGET_DIR:-target}/release
-WORK=$(mktemp -d /tmp/mailroom-bench.XXXXXX)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
-
-export API_KEY=bench-api-key-0123456789abcdef
-export RATE_LIMIT_WEBHOOK=off RATE_LIMIT_GLOBAL=off RATE_LIMIT_LIST=off RATE_LIMIT_GET=off RATE_LIMIT_ATTACHMENT=off
-
-"$BIN/examples/bench_tool" payloads "$WORK/payloads" | sed 's/^/payload /'
-
-# --- helpers -----------------------------------------------------------------------------
-
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # VmHWM / VmRSS in KiB
-mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
-
-wait_port() {
-    for _ in $(seq 200); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died; see $WORK/*.log" >&2; KEEP=1; exit 1; }
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2; exit 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 start_ceiling() {
     "$BIN/examples/ceiling" "$CEILING_PORT" >"$WORK/ceiling.log" 2>&1 &
@@ -67,35 +36,6 @@ start_ceiling() {
     wait_port "$CEILING_PORT"
 }
 
-# start_mailroom DATABASE_URL: a fresh process with the default log level, logs to a file.
-start_mailroom() {
-    DATABASE_URL=$1 DATA_DIR="$WORK/data" HOST=127.0.0.1 PORT=$PORT WEBMAIL_PORT=off \
-        "${MAILROOM_BIN:-$BIN/mailroom}" >>"$WORK/mailroom.log" 2>&1 &
-    SERVER_PID=$!
-    wait_port "$PORT"
-}
-
-stop_server() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
-}
-
-# post SIZE PORT SECONDS → a RESULT line from bench/webhook.lua
-post() {
-    PAYLOAD="$WORK/payloads/$1.json" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" --timeout 120s \
-        -s bench/webhook.lua "http://127.0.0.1:$2/webhook" | grep '^RESULT'
-}
-
-field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$2"; }
-
-fresh_database() {  # ENGINE NAME → URL
-    case $1 in
-        sqlite) echo "sqlite://$WORK/$2/mailroom.db" ;;
-        postgres) "$BIN/examples/bench_tool" pg-schema "$BENCH_POSTGRES_URL" mailroom_bench ;;
-    esac
-}
-
-ENGINES=sqlite
-[[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
 declare -A ROWS
 
 # Mail state at SEED_EMAILS (issue 11), in the order they run: name, path, p99 targets in ms
@@ -147,7 +87,6 @@ done
 
 # --- ingest against an earlier binary, alternating -----------------------------------------
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 BASELINE_SIZES=${BASELINE_SIZES:-small typical}
 if [[ -n ${BASELINE_BIN:-} ]]; then
     for size in $BASELINE_SIZES; do
@@ -176,8 +115,12 @@ fi
 
 # --- idle RSS, download throughput, list/search at SEED_EMAILS -----------------------------
 
-get() {  # PATH SECONDS → RESULT line
-    wrk -t"$THREADS" -c"$SEARCH_CONNECTIONS" -d"${2}s" --timeout 30s -s bench/get.lua "http://127.0.0.1:$PORT$1" | grep '^RESULT'
+get() {  # PATH SECONDS [HEADER…] → RESULT line
+    local path=$1 seconds=$2 headers=()
+    shift 2
+    for header in "$@"; do headers+=(-H "$header"); done
+    wrk -t"$THREADS" -c"$SEARCH_CONNECTIONS" -d"${seconds}s" --timeout 30s "${headers[@]}" \
+        -s bench/get.lua "http://127.0.0.1:$PORT$path" | grep '^RESULT'
 }
 
 for engine in $ENGINES; do
@@ -193,6 +136,12 @@ for engine in $ENGINES; do
     mbps=$(awk -v b="$(field bytes "$result")" -v s="$(field seconds "$result")" 'BEGIN {printf "%.0f", b / s / 1048576}')
     ROWS[download/$engine]="$mbps MiB/s ($(field rps "$result") downloads/s of 5 MiB, p99 $(field p99_ms "$result") ms, -c$SEARCH_CONNECTIONS)"
     echo "download $engine: $result mib_per_s=$mbps"
+    # The middle MiB of the same attachment (`206 Partial Content`): a resumed download
+    # reads only the chunks it asks for.
+    result=$(get "/emails/$id/attachments/0" "$DURATION" "Range: bytes=2097152-3145727")
+    mbps=$(awk -v b="$(field bytes "$result")" -v s="$(field seconds "$result")" 'BEGIN {printf "%.0f", b / s / 1048576}')
+    ROWS[range/$engine]="$mbps MiB/s ($(field rps "$result") ranges/s of 1 MiB, p50 $(field p50_ms "$result") ms, p99 $(field p99_ms "$result") ms, -c$SEARCH_CONNECTIONS)"
+    echo "range $engine: $result mib_per_s=$mbps"
     stop_server
 
     if [[ $SEED_EMAILS -gt 0 ]]; then
@@ -242,6 +191,7 @@ row() { local label=$1 key=$2 line="| $1 |"; for e in $ENGINES; do line+=" ${ROW
 for size in $SIZES; do row "ingest $size" "$size"; done
 row "idle RSS" idle
 row "attachment download" download
+row "attachment range (1 MiB of 5)" range
 if [[ $SEED_EMAILS -gt 0 ]]; then
     for query in all "subject=pedido%200424242" "subject=0424242" "subject=proveedor" "subject=zz" "from_email=sender7@example.org"; do
         line="| list $query at $SEED_EMAILS |"
