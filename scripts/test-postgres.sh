@@ -12,8 +12,11 @@
 # MAILROOM_TEST_POSTGRES_URL; build.rs reads it too, to compile the PostgreSQL tests in.
 #
 # Environment (optional):
-#   TEST_POSTGRES_PORT=54329   port to try first; kept stable because a changed URL makes
-#                              cargo rerun build.rs and rebuild the crate and every test
+#   TEST_POSTGRES_PORT         port to try first (default: one in 20000-29999 derived from
+#                              this checkout's path); kept stable because a changed URL
+#                              makes cargo rerun build.rs and rebuild the crate and every
+#                              test, and one per checkout so that two checkouts testing at
+#                              once do not take each other's
 #   PG_BINDIR                  folder with initdb and pg_ctl (default: the newest
 #                              /usr/lib/postgresql/*/bin, else the PATH)
 set -euo pipefail
@@ -76,7 +79,9 @@ in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The stable port first, then random ones below the ephemeral range; pg_ctl fails if the
 # port was taken between the check and the bind.
-port=${TEST_POSTGRES_PORT:-54329}
+checkout=$(cd "$(dirname "$0")/.." && pwd)
+stable_port=${TEST_POSTGRES_PORT:-$((20000 + $(cksum <<<"$checkout" | cut -d' ' -f1) % 10000))}
+port=$stable_port
 for attempt in $(seq 1 10); do
   if ! in_use "$port" \
     && "${as_owner[@]}" "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w -s \
@@ -90,10 +95,10 @@ for attempt in $(seq 1 10); do
     cat "$work/postgres.log" >&2 || true
     exit 1
   fi
-  port=$((20000 + RANDOM % 10000))
+  port=$((10000 + RANDOM % 10000))
 done
-if [[ $port != "${TEST_POSTGRES_PORT:-54329}" ]]; then
-  echo "test-postgres: port ${TEST_POSTGRES_PORT:-54329} was taken, using $port (cargo rebuilds for a new URL)" >&2
+if [[ $port != "$stable_port" ]]; then
+  echo "test-postgres: port $stable_port was taken, using $port (cargo rebuilds for a new URL)" >&2
 fi
 
 "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres mailroom_test

@@ -161,7 +161,47 @@ async fn concurrent_changes_all_succeed_and_keep_counts_right(engine: Engine) {
     assert_eq!(kept, recount(engine, &db.url).await);
 }
 
+/// Flag changes and deletes over emails in no mailbox (no recipient was filed), at once
+/// and in opposite orders: none fails (on PostgreSQL their rows are locked in id order,
+/// as there are no counts rows to serialise them).
+async fn concurrent_changes_of_unfiled_mail_all_succeed(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let mut unfiled = Vec::new();
+    for _ in 0..40 {
+        unfiled.push(deliver(store.as_ref(), &[]).await);
+    }
+    let mut tasks = Vec::new();
+    for round in 0..16 {
+        let store = store.clone();
+        let mut ids = unfiled.clone();
+        if round % 2 == 1 {
+            ids.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            let mail = store.mail_state();
+            for _ in 0..5 {
+                mail.set_flags(
+                    &ids,
+                    None,
+                    flags(Some(round % 2 == 0), Some(round % 3 == 0)),
+                )
+                .await
+                .expect("a flag change of unfiled mail");
+            }
+            mail.delete(&ids[round..round + 1])
+                .await
+                .expect("a delete of unfiled mail");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("no change failed");
+    }
+    let left = store.mail_state().mailboxes().await.unwrap();
+    assert!(left.is_empty(), "unfiled mail is in no mailbox: {left:?}");
+}
+
 engine_tests!(
     kept_counts_always_equal_a_full_count,
     concurrent_changes_all_succeed_and_keep_counts_right,
+    concurrent_changes_of_unfiled_mail_all_succeed,
 );

@@ -21,8 +21,8 @@ mod sql;
 
 use self::sql::{
     BLOBS_OF, DELETE_EMAILS, DELETE_UNUSED_BLOBS, DELETED, DELETED_EVENT, FILE_MAILBOX, FILE_PART,
-    FLAG_EVENTS, LOCK_BLOBS, LOCK_COUNTS, LOWER_SUBJECT_MARK, MAILBOX_COUNTS, MAILBOXES_OF,
-    SET_IN_MAILBOXES, SET_UNFILED, SUMMARISE, TRASH_TIMES, file_search_postgres,
+    FLAG_EVENTS, LOCK_BLOBS, LOCK_COUNTS, LOCK_EMAILS, LOWER_SUBJECT_MARK, MAILBOX_COUNTS,
+    MAILBOXES_OF, SET_IN_MAILBOXES, SET_UNFILED, SUMMARISE, TRASH_TIMES, file_search_postgres,
     file_search_sqlite, json_ids,
 };
 pub(super) use self::sql::{MAILBOX_FLAGS, SUMMARY_FLAGS};
@@ -89,7 +89,7 @@ pub(super) struct PostgresMailState {
 /// The mail-state use cases for one engine: its `{ids}` and `{mailboxes}` fragments, the
 /// statement that starts a write transaction, and the extra steps of a delete.
 macro_rules! mail_state {
-    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, lock_counts = $lock_counts:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
+    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, lock_rows = $lock_rows:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
         impl $store {
             /// `template` with this engine's `{ids}` and `{mailboxes}` (the mailboxes of
             /// `e.id` as a JSON array, only `mailbox` when it is not NULL).
@@ -162,7 +162,7 @@ macro_rules! mail_state {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
                 let mut tx = conn.begin_with($begin).await?;
-                if let Some(lock) = $lock_counts {
+                for lock in $lock_rows {
                     sqlx::query(Self::sql(lock, ""))
                         .bind(&ids)
                         .execute(&mut *tx)
@@ -236,7 +236,7 @@ macro_rules! mail_state {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
                 let mut tx = conn.begin_with($begin).await?;
-                if let Some(lock) = $lock_counts {
+                for lock in $lock_rows {
                     sqlx::query(Self::sql(lock, ""))
                         .bind(&ids)
                         .execute(&mut *tx)
@@ -379,7 +379,7 @@ mail_state!(
                  WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}) ORDER BY m.mailbox))",
     begin = "BEGIN IMMEDIATE",
     lock_blobs = None::<&str>,
-    lock_counts = None::<&str>,
+    lock_rows = [] as [&str; 0],
     after_delete = Some(LOWER_SUBJECT_MARK),
     event_lock = None::<&str>,
     file_search = file_search_sqlite
@@ -391,7 +391,7 @@ mail_state!(
                  FROM mailbox_emails m WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}))",
     begin = "BEGIN",
     lock_blobs = Some(LOCK_BLOBS),
-    lock_counts = Some(LOCK_COUNTS),
+    lock_rows = [LOCK_COUNTS, LOCK_EMAILS],
     after_delete = None::<&str>,
     event_lock = Some(EVENT_LOCK),
     file_search = file_search_postgres

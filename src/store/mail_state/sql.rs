@@ -39,6 +39,12 @@ pub(super) const DELETED_EVENT: &str = "INSERT INTO mail_events (at, kind, email
 /// deadlock.
 pub(super) const LOCK_COUNTS: &str = "SELECT mailbox FROM mailbox_counts WHERE mailbox IN \
      (SELECT mailbox FROM mailbox_emails WHERE email_id IN ({ids})) ORDER BY mailbox FOR UPDATE";
+/// PostgreSQL: the emails' own rows, in id order, after their counts rows. Mail in a
+/// mailbox is serialised by its counts rows already; mail in none (stored before
+/// mailboxes, or with no recipient) would otherwise be updated in whatever order each
+/// statement meets it, and two changes over the same emails could deadlock.
+pub(super) const LOCK_EMAILS: &str =
+    "SELECT id FROM emails WHERE id IN ({ids}) ORDER BY id FOR UPDATE";
 /// When each email went to the trash in all its mailboxes (`$2`: now), for
 /// `TRASH_RETENTION_DAYS`; cleared when it leaves.
 pub(super) const TRASH_TIMES: &str = "UPDATE emails SET trashed_at = \
