@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{AnyOfBuilder, Object, Schema};
+use utoipa::openapi::schema::{AnyOfBuilder, Object, Schema, SchemaType};
 use utoipa::openapi::{Ref, RefOr};
 
 pub use normalise::Address;
@@ -133,7 +133,8 @@ impl utoipa::PartialSchema for PartItem {
     fn schema() -> RefOr<Schema> {
         AnyOfBuilder::new()
             .item(Ref::from_schema_name("PartBody"))
-            .item(Schema::Object(Object::default()))
+            // Any JSON value: a string, a number or a null are delivered too.
+            .item(Schema::Object(Object::with_type(SchemaType::AnyValue)))
             .description(Some("A part, or an item that is not one, as delivered"))
             .into()
     }

@@ -68,3 +68,15 @@ fn parts_carry_urls_by_their_place_and_items_that_are_no_part_stay_as_delivered(
                 "url": format!("/emails/{id}/attachments/1")}])
     );
 }
+
+#[test]
+fn the_part_item_schema_admits_any_item_as_delivered() {
+    use utoipa::PartialSchema as _;
+    let schema = serde_json::to_value(PartItem::schema()).unwrap();
+    assert_eq!(
+        schema["anyOf"][0],
+        json!({"$ref": "#/components/schemas/PartBody"})
+    );
+    // Not `{"type": "object"}`: a null or a string in a part list is shown as it came.
+    assert_eq!(schema["anyOf"][1], json!({}), "{schema}");
+}
