@@ -119,6 +119,9 @@ impl Application {
             self.state.store.clone(),
             self.state.settings.outbound.sender_domains.clone(),
         ));
+        let rechunk = tokio::spawn(crate::store::blobs::rechunk::rechunk_all(
+            self.state.store.clone(),
+        ));
         let retention = tokio::spawn(crate::store::retention::sweep_forever(
             self.state.store.clone(),
             self.state.settings.retention.clone(),
@@ -157,6 +160,7 @@ impl Application {
             let _ = webmail.await;
         }
         filing.abort();
+        rechunk.abort();
         // Between batches at worst: each batch is its own transaction.
         retention.abort();
         let _ = stop_worker.send(true);

@@ -123,7 +123,86 @@ async fn deletes_take_the_chunks_no_other_email_uses(engine: Engine) {
     assert_eq!(chunk_rows(engine, &db.url).await, 0);
 }
 
+/// Turns a chunked blob back into the layout of before chunking (its bytes in its own
+/// row), and with `restart` sets the re-chunking pass back to its start, as an upgrade
+/// from before chunking does.
+async fn store_whole_as_before_chunking(
+    engine: Engine,
+    url: &str,
+    (hash, bytes): (&str, &[u8]),
+    restart: bool,
+) {
+    // The same statements on either engine's connection type.
+    macro_rules! on {
+        ($connection:ty) => {{
+            let mut conn = <$connection>::connect(url).await.unwrap();
+            sqlx::query("DELETE FROM blob_chunks WHERE blob = $1")
+                .bind(hash)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE blobs SET data = $2 WHERE blake3 = $1")
+                .bind(hash)
+                .bind(bytes)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            if restart {
+                sqlx::query("UPDATE blob_rechunk_progress SET after_blake3 = '', done = FALSE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }};
+    }
+    match engine {
+        Engine::Sqlite => on!(sqlx::SqliteConnection),
+        Engine::Postgres => on!(sqlx::PgConnection),
+    }
+}
+
+async fn blobs_stored_whole_before_chunking_are_split_by_the_background_pass(engine: Engine) {
+    let (store, db) = open(engine).await;
+    let large = noise(3 * CHUNK_BYTES + 5, 4);
+    let medium = noise(CHUNK_BYTES + CHUNK_BYTES / 2, 5);
+    let small = noise(500, 6);
+    let mut hashes = Vec::new();
+    for bytes in [&large, &medium, &small] {
+        hashes.push(store_part(store.as_ref(), bytes).await.1);
+    }
+    store_whole_as_before_chunking(engine, &db.url, (&hashes[0], &large), true).await;
+    store_whole_as_before_chunking(engine, &db.url, (&hashes[1], &medium), true).await;
+    assert_eq!(chunk_rows(engine, &db.url).await, 0);
+    let blobs = store.blobs();
+    let read_back = || async {
+        for (hash, bytes) in hashes.iter().zip([&large, &medium, &small]) {
+            assert_eq!(
+                blobs.whole(hash).await.unwrap().as_deref(),
+                Some(&bytes[..])
+            );
+            let piece = blobs.read(hash, 7, 100).await.unwrap();
+            assert_eq!(piece, bytes[7..107]);
+        }
+    };
+    read_back().await;
+
+    store::blobs::rechunk::rechunk_all(store.clone()).await;
+    assert_eq!(
+        chunk_rows(engine, &db.url).await,
+        4 + 2,
+        "both large blobs split"
+    );
+    read_back().await;
+    // The pass has finished for good: it does not look again (a blob made whole now,
+    // which no mailroom since chunking would do, stays so and still reads right).
+    store_whole_as_before_chunking(engine, &db.url, (&hashes[1], &medium), false).await;
+    store::blobs::rechunk::rechunk_all(store.clone()).await;
+    assert_eq!(chunk_rows(engine, &db.url).await, 4);
+    read_back().await;
+}
+
 engine_tests!(
+    blobs_stored_whole_before_chunking_are_split_by_the_background_pass,
     large_blobs_are_read_back_a_chunk_at_a_time,
     small_blobs_stay_whole_and_read_in_pieces,
     deletes_take_the_chunks_no_other_email_uses,

@@ -68,7 +68,10 @@ impl PostgresStore {
             readers: pool.clone(),
         };
         Ok(Self {
-            blobs: PostgresBlobs(pool.clone()),
+            blobs: PostgresBlobs {
+                readers: pool.clone(),
+                writer: pool.clone(),
+            },
             pool,
             queue,
             writers: Mutex::new(writers),

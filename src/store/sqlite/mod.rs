@@ -73,6 +73,10 @@ impl SqliteStore {
             readers: readers.clone(),
             writer: state.writer.clone(),
         };
+        let blobs = SqliteBlobs {
+            readers: readers.clone(),
+            writer: state.writer.clone(),
+        };
         let (queue, jobs) = Queue::new();
         let task = tokio::spawn(run_writer(writer, jobs));
         Ok(Self {
@@ -82,7 +86,7 @@ impl SqliteStore {
             options,
             state,
             changes,
-            blobs: SqliteBlobs(readers.clone()),
+            blobs,
         })
     }
 }

@@ -5,7 +5,10 @@
 //! download reads one chunk at a time and never holds a 50 MB attachment in memory:
 //! neither engine can read part of one large value without loading it all (SQLite's
 //! `substr` and PostgreSQL's compressed TOAST both do). Blobs stored before chunking keep
-//! their bytes in `blobs`; they are read whole, as before.
+//! their bytes in `blobs` until a background pass splits them (`rechunk`); until then
+//! they are read whole, as before.
+
+pub mod rechunk;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -34,6 +37,11 @@ pub trait BlobStore: Send + Sync {
 
     /// The whole blob, for what needs it in one piece (the original payload).
     async fn whole(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// One step of the pass that splits blobs stored whole before chunking: looks at
+    /// the next `limit` blobs after the saved mark, splits those stored whole, and moves
+    /// the mark. Answers how many it split, or `None` once the pass has finished.
+    async fn rechunk_step(&self, limit: u32) -> Result<Option<u64>, StoreError>;
 }
 
 /// The bytes `range` of a blob, as pieces of at most `CHUNK_BYTES` read one after the
@@ -75,7 +83,8 @@ const WHOLE_INLINE: &str = "SELECT data FROM blobs WHERE blake3 = $1";
 /// A chunked blob's row: its size, and no bytes.
 const INSERT_CHUNKED: &str = "INSERT INTO blobs (blake3, size, data) VALUES ($1, $2, $3) \
      ON CONFLICT (blake3) DO NOTHING";
-const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob, position, data) VALUES ($1, $2, $3)";
+pub(super) const INSERT_CHUNK: &str =
+    "INSERT INTO blob_chunks (blob, position, data) VALUES ($1, $2, $3)";
 /// After a delete dropped blobs: their chunks go too.
 pub(super) const DELETE_ORPHAN_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob IN ({ids}) \
      AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.blake3 = blob_chunks.blob)";
@@ -88,8 +97,12 @@ pub(super) fn is_chunked(len: usize) -> bool {
 /// The blob reader on one engine's pool; the SQL is the same on both (PostgreSQL has
 /// `substr` and `length` for `bytea` too).
 macro_rules! blob_store {
-    ($store:ident, $pool:ty) => {
-        pub(super) struct $store(pub $pool);
+    ($store:ident, $pool:ty, $rechunk_step:path) => {
+        pub(super) struct $store {
+            pub readers: $pool,
+            /// Only the re-chunking pass writes (on SQLite, the mail-state writer).
+            pub writer: $pool,
+        }
 
         #[async_trait]
         impl BlobStore for $store {
@@ -97,7 +110,7 @@ macro_rules! blob_store {
                 let size: Option<i64> =
                     sqlx::query_scalar("SELECT size FROM blobs WHERE blake3 = $1")
                         .bind(blake3)
-                        .fetch_optional(&self.0)
+                        .fetch_optional(&self.readers)
                         .await?;
                 Ok(size.map(|size| size as u64))
             }
@@ -110,7 +123,7 @@ macro_rules! blob_store {
             ) -> Result<Vec<u8>, StoreError> {
                 let Some(layout) = sqlx::query(LAYOUT)
                     .bind(blake3)
-                    .fetch_optional(&self.0)
+                    .fetch_optional(&self.readers)
                     .await?
                 else {
                     return Ok(Vec::new());
@@ -131,14 +144,14 @@ macro_rules! blob_store {
                         .bind(start as i64 + 1)
                         .bind(len as i64)
                 };
-                let bytes: Option<Vec<u8>> = query.fetch_optional(&self.0).await?;
+                let bytes: Option<Vec<u8>> = query.fetch_optional(&self.readers).await?;
                 Ok(bytes.unwrap_or_default())
             }
 
             async fn whole(&self, blake3: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 let Some(layout) = sqlx::query(LAYOUT)
                     .bind(blake3)
-                    .fetch_optional(&self.0)
+                    .fetch_optional(&self.readers)
                     .await?
                 else {
                     return Ok(None);
@@ -146,21 +159,25 @@ macro_rules! blob_store {
                 if !layout.try_get::<bool, _>("chunked")? {
                     return Ok(sqlx::query_scalar(WHOLE_INLINE)
                         .bind(blake3)
-                        .fetch_optional(&self.0)
+                        .fetch_optional(&self.readers)
                         .await?);
                 }
                 let chunks: Vec<Vec<u8>> = sqlx::query_scalar(ALL_CHUNKS)
                     .bind(blake3)
-                    .fetch_all(&self.0)
+                    .fetch_all(&self.readers)
                     .await?;
                 Ok(Some(chunks.concat()))
+            }
+
+            async fn rechunk_step(&self, limit: u32) -> Result<Option<u64>, StoreError> {
+                $rechunk_step(&self.readers, &self.writer, limit).await
             }
         }
     };
 }
 
-blob_store!(SqliteBlobs, SqlitePool);
-blob_store!(PostgresBlobs, PgPool);
+blob_store!(SqliteBlobs, SqlitePool, rechunk::step_sqlite);
+blob_store!(PostgresBlobs, PgPool, rechunk::step_postgres);
 
 /// Stores a large blob as chunks, unless it is stored already; inside the caller's
 /// transaction. One macro body for both engines' connections.
