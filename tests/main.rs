@@ -40,6 +40,7 @@ mod security_log;
 mod send_api;
 mod send_tls;
 mod sessions_store;
+mod shared_limits_store;
 mod startup;
 mod store_suite;
 mod threads;
