@@ -17,6 +17,7 @@ use crate::outbound::smtp::Relay;
 use crate::outbound::worker::Worker;
 use crate::security::Security;
 use crate::security::auth::ApiKeys;
+use crate::security::shared::SharedState;
 use crate::store::feed::{ChangeFeed, FeedTiming};
 use crate::store::{self, Store};
 use crate::telemetry;
@@ -44,6 +45,7 @@ impl Application {
         let metrics = bind_metrics(&settings).await?;
         let webmail_listener = bind_webmail(&settings).await?;
         let store = open_store(&settings).await?;
+        let shared = open_shared_limits(&settings).await?;
         let (outbound, worker) = open_outbound(&settings).await?;
         // Last, so a database that cannot be opened leaves no key behind either.
         let (keys, key_source) = resolve_api_keys(&settings.api_keys, &settings.data_dir)
@@ -59,9 +61,15 @@ impl Application {
         let webmail = match webmail_listener {
             Some(listener) => {
                 let url = local_url(listener.local_addr()?);
-                let state = crate::webmail::build(store.clone(), feed.clone(), &settings, &url)
-                    .await
-                    .context("failed to start the webmail")?;
+                let state = crate::webmail::build(
+                    store.clone(),
+                    feed.clone(),
+                    &settings,
+                    shared.as_ref(),
+                    &url,
+                )
+                .await
+                .context("failed to start the webmail")?;
                 tracing::info!("webmail at {url}");
                 Some((listener, state))
             }
@@ -70,7 +78,7 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             api_keys: Arc::new(ApiKeys::new(&keys)),
-            security: Arc::new(Security::new(&settings.security)),
+            security: Arc::new(Security::new(&settings.security, shared)),
             settings: Arc::new(settings),
             outbound,
             feed,
@@ -126,6 +134,10 @@ impl Application {
             self.state.store.clone(),
             self.state.settings.retention.clone(),
         ));
+        let shared_limits = self.state.security.shared.clone();
+        let limits_sweep = shared_limits
+            .clone()
+            .map(|s| tokio::spawn(s.sweep_forever()));
         let http = self.state.settings.http.clone();
         let shutdown = shutdown.shared();
         let metrics = self.metrics.map(|listener| {
@@ -161,6 +173,12 @@ impl Application {
         }
         filing.abort();
         rechunk.abort();
+        if let Some(sweep) = limits_sweep {
+            sweep.abort();
+        }
+        if let Some(shared) = shared_limits {
+            shared.store.close().await;
+        }
         // Between batches at worst: each batch is its own transaction.
         retention.abort();
         let _ = stop_worker.send(true);
@@ -276,6 +294,15 @@ fn log_outbound(config: &crate::config::OutboundSettings) {
             "SMTP_SEC_TYPE=NONE sends SMTP_PASSWORD in clear text: use it only with a local relay"
         );
     }
+}
+
+/// On PostgreSQL, the rate limits and lockouts every instance shares (after migrating).
+async fn open_shared_limits(settings: &Settings) -> anyhow::Result<Option<SharedState>> {
+    let url = settings.database_url.expose();
+    let store = store::limits::open_shared_limits(url)
+        .await
+        .context("failed to open the shared rate limits")?;
+    Ok(store.map(SharedState::new))
 }
 
 /// Opens the store named by `DATABASE_URL` and applies pending migrations.

@@ -127,3 +127,62 @@ async fn a_missing_database_gets_a_prompt_503_and_service_resumes_by_itself() {
         200
     );
 }
+
+/// While the database is away, the shared rate limits fall back to this instance's
+/// memory within the check's timeout (fail open to one instance's limits, never to none
+/// and never to a refusal), and go back to the database once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "set MAILROOM_TEST_POSTGRES_URL to run the PostgreSQL tests"
+)]
+async fn limits_fall_back_to_memory_while_the_database_is_away() {
+    let mut database = TestDatabase::new(Engine::Postgres).await;
+    let direct = database.url.clone();
+    let mut url = url::Url::parse(&database.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let mut relay = Relay::start(upstream).await;
+    url.set_port(Some(relay.address.port())).unwrap();
+    database.url = url.to_string();
+    let app = TestApp::spawn_on(database, &[("RATE_LIMIT_HEALTH", "3/minute")]).await;
+
+    relay.go_down().await;
+    let started = Instant::now();
+    for n in 0..3 {
+        assert_eq!(app.get("/").await.status(), 200, "request {n}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.get("/").await.status(), 429, "counted in memory");
+    let response = app
+        .post_webhook(small_email("during the outage", "a@example.org"))
+        .await;
+    assert_eq!(
+        response.status(),
+        503,
+        "the store's answer, not the limiter's"
+    );
+
+    relay.come_back().await;
+    let pool = sqlx::PgPool::connect(&direct).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.get("/").await;
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_limit_windows")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if rows > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shared limits never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    pool.close().await;
+}

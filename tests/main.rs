@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod common;
+mod multi_instance_support;
 mod security_support;
 mod send_support;
 mod webmail_support;
@@ -27,6 +28,7 @@ mod liveness;
 mod mail_state_api;
 mod mail_state_store;
 mod mailbox_counts;
+mod multi_instance;
 mod outbox_delivery;
 mod outbox_store;
 mod read_api;
@@ -40,6 +42,7 @@ mod security_log;
 mod send_api;
 mod send_tls;
 mod sessions_store;
+mod shared_limits_store;
 mod startup;
 mod store_suite;
 mod threads;

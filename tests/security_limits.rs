@@ -13,18 +13,25 @@ use security_support::{assert_rate_limited, client_from, get, status};
 const SECRET: &str = "webhook-secret-0123456789";
 
 async fn spawn(vars: &[(&str, &str)]) -> TestApp {
-    TestApp::spawn_with(Engine::Sqlite, vars).await
+    spawn_on(Engine::Sqlite, vars).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_counts_against_its_own_limit() {
-    let app = spawn(&[
-        ("RATE_LIMIT_HEALTH", "2/minute"),
-        ("RATE_LIMIT_LIST", "3/minute"),
-        ("RATE_LIMIT_GET", "4/minute"),
-        ("RATE_LIMIT_ATTACHMENT", "1/minute"),
-        ("RATE_LIMIT_GLOBAL", "2/hour,5/day"),
-    ])
+/// The limits' tests run on both engines: PostgreSQL keeps the counters in the database.
+async fn spawn_on(engine: Engine, vars: &[(&str, &str)]) -> TestApp {
+    TestApp::spawn_with(engine, vars).await
+}
+
+async fn every_route_counts_against_its_own_limit(engine: Engine) {
+    let app = spawn_on(
+        engine,
+        &[
+            ("RATE_LIMIT_HEALTH", "2/minute"),
+            ("RATE_LIMIT_LIST", "3/minute"),
+            ("RATE_LIMIT_GET", "4/minute"),
+            ("RATE_LIMIT_ATTACHMENT", "1/minute"),
+            ("RATE_LIMIT_GLOBAL", "2/hour,5/day"),
+        ],
+    )
     .await;
     let client = client_from("127.0.0.2");
     let id = "0123456789abcdef01234567";
@@ -54,9 +61,8 @@ async fn every_route_counts_against_its_own_limit() {
     assert_eq!(status(&other, &app.url("/emails")).await, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_announce_the_policy_and_what_is_left() {
-    let app = spawn(&[("RATE_LIMIT_GLOBAL", "50/hour,200/day")]).await;
+async fn headers_announce_the_policy_and_what_is_left(engine: Engine) {
+    let app = spawn_on(engine, &[("RATE_LIMIT_GLOBAL", "50/hour,200/day")]).await;
     let response = get(&client_from("127.0.0.2"), &app.url("/nowhere"), None).await;
     assert_eq!(response.status(), 404);
     let headers = response.headers();
@@ -72,9 +78,8 @@ async fn headers_announce_the_policy_and_what_is_left() {
     assert_eq!(headers["cache-control"], "no-store");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_window_resets() {
-    let app = spawn(&[("RATE_LIMIT_HEALTH", "2/second")]).await;
+async fn the_window_resets(engine: Engine) {
+    let app = spawn_on(engine, &[("RATE_LIMIT_HEALTH", "2/second")]).await;
     let client = client_from("127.0.0.2");
     assert_eq!(status(&client, &app.url("/")).await, 200);
     assert_eq!(status(&client, &app.url("/")).await, 200);
@@ -96,9 +101,8 @@ async fn off_disables_a_limit() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_concurrent_requests_never_pass_more_than_the_limit() {
-    let app = spawn(&[("RATE_LIMIT_HEALTH", "50/minute")]).await;
+async fn a_hundred_concurrent_requests_never_pass_more_than_the_limit(engine: Engine) {
+    let app = spawn_on(engine, &[("RATE_LIMIT_HEALTH", "50/minute")]).await;
     let client = client_from("127.0.0.2");
     let url = app.url("/");
     let statuses = join_all((0..100).map(|_| {
@@ -130,9 +134,8 @@ async fn a_direct_client_cannot_pick_its_ip_with_forwarding_headers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_open_webhook_is_limited_per_ip() {
-    let app = spawn(&[("RATE_LIMIT_WEBHOOK", "2/minute")]).await;
+async fn an_open_webhook_is_limited_per_ip(engine: Engine) {
+    let app = spawn_on(engine, &[("RATE_LIMIT_WEBHOOK", "2/minute")]).await;
     let client = client_from("127.0.0.2");
     let post = || {
         client
@@ -146,12 +149,14 @@ async fn an_open_webhook_is_limited_per_ip() {
     assert_rate_limited(post().await.unwrap(), "2 per 1 minute").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_a_secret_only_the_secret_path_delivers_and_it_is_never_limited() {
-    let app = spawn(&[
-        ("WEBHOOK_SECRET", SECRET),
-        ("RATE_LIMIT_WEBHOOK", "1/minute"),
-    ])
+async fn with_a_secret_only_the_secret_path_delivers_and_it_is_never_limited(engine: Engine) {
+    let app = spawn_on(
+        engine,
+        &[
+            ("WEBHOOK_SECRET", SECRET),
+            ("RATE_LIMIT_WEBHOOK", "1/minute"),
+        ],
+    )
     .await;
     let client = client_from("127.0.0.2");
     let post = |path: String| {
@@ -453,3 +458,12 @@ async fn the_webhook_takes_only_json() {
     };
     assert_eq!(app.store.list_emails(&query).await.unwrap().len(), 3);
 }
+
+engine_tests!(
+    every_route_counts_against_its_own_limit,
+    headers_announce_the_policy_and_what_is_left,
+    the_window_resets,
+    a_hundred_concurrent_requests_never_pass_more_than_the_limit,
+    an_open_webhook_is_limited_per_ip,
+    with_a_secret_only_the_secret_path_delivers_and_it_is_never_limited,
+);

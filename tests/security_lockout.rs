@@ -11,9 +11,9 @@ use security_support::{client_from, get};
 
 const WRONG: &str = "wrong-key-0123456789abcdef";
 
-async fn spawn(lockout_secs: &str) -> TestApp {
+async fn spawn(engine: Engine, lockout_secs: &str) -> TestApp {
     TestApp::spawn_with(
-        Engine::Sqlite,
+        engine,
         &[
             ("LOCKOUT_MAX_FAILURES", "3"),
             ("LOCKOUT_WINDOW_SECS", "60"),
@@ -45,9 +45,8 @@ async fn assert_locked_out(response: reqwest::Response, at_most: u64) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_ends() {
-    let app = spawn("2").await;
+async fn failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_ends(engine: Engine) {
+    let app = spawn(engine, "2").await;
     let attacker = client_from("127.0.0.2");
     for _ in 0..3 {
         let response = get(&attacker, &app.url("/emails"), Some(WRONG)).await;
@@ -78,9 +77,8 @@ async fn failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_en
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_success_clears_the_count() {
-    let app = spawn("60").await;
+async fn a_success_clears_the_count(engine: Engine) {
+    let app = spawn(engine, "60").await;
     let client = client_from("127.0.0.2");
     for _ in 0..2 {
         assert_eq!(get(&client, &app.url("/"), Some(WRONG)).await.status(), 403);
@@ -98,9 +96,8 @@ async fn a_success_clears_the_count() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_keys_do_not_count_as_failures() {
-    let app = spawn("60").await;
+async fn missing_keys_do_not_count_as_failures(engine: Engine) {
+    let app = spawn(engine, "60").await;
     let client = client_from("127.0.0.2");
     for _ in 0..10 {
         assert_eq!(get(&client, &app.url("/"), None).await.status(), 401);
@@ -111,9 +108,8 @@ async fn missing_keys_do_not_count_as_failures() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_guesses_still_end_in_a_lockout() {
-    let app = spawn("60").await;
+async fn concurrent_guesses_still_end_in_a_lockout(engine: Engine) {
+    let app = spawn(engine, "60").await;
     let client = client_from("127.0.0.2");
     let url = app.url("/emails");
     let statuses = join_all((0..30).map(|_| {
@@ -152,3 +148,10 @@ fn absurd_lockout_durations_are_refused_at_startup() {
         assert!(stderr.contains("one year"), "{stderr}");
     }
 }
+
+engine_tests!(
+    failures_lock_the_client_out_even_with_a_valid_key_until_the_lockout_ends,
+    a_success_clears_the_count,
+    missing_keys_do_not_count_as_failures,
+    concurrent_guesses_still_end_in_a_lockout,
+);

@@ -33,12 +33,14 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
 async fn refresh(state: &AppState) {
     let outbox = &state.outbound.outbox;
     // Before the outbox query, which would otherwise count itself as a connection in use.
-    let pools = state.store.pool_usage().into_iter();
+    let security = &state.security;
+    let limits = security.shared.as_ref().map(|s| s.store.pool_usage());
+    let pools = state.store.pool_usage().into_iter().chain(limits);
     for pool in pools.chain([outbox.pool_usage()]) {
         metrics::db_pool(pool.name, pool.open, pool.idle, pool.max);
     }
-    let security = &state.security;
-    metrics::security_tables(security.limiter.len(), security.lockout.len());
+    let (limited, locked) = security.clients().await;
+    metrics::security_tables(limited, locked);
     metrics::event_streams(security.streams.open());
     match outbox.counts().await {
         Ok(counts) => {

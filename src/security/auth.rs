@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{FromRef, FromRequestParts, MatchedPath};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -105,27 +104,30 @@ where
             .extensions
             .get::<MatchedPath>()
             .map_or("unmatched", MatchedPath::as_str);
-        let now = Instant::now();
-        if let Some(ip) = ip
-            && let Err(left) = security.lockout.check(ip, now)
-        {
-            metrics::lockout_hit(route, "refused");
-            security
-                .refusals
-                .warn(Some(ip), route, Refusal::WhileLockedOut, None);
-            return Err(ApiError::LockedOut {
-                retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-            });
-        }
+        let admitted = match ip {
+            Some(ip) => match security.lockout.check(ip).await {
+                Ok(admitted) => Some((ip, admitted)),
+                Err(left) => {
+                    metrics::lockout_hit(route, "refused");
+                    security
+                        .refusals
+                        .warn(Some(ip), route, Refusal::WhileLockedOut, None);
+                    return Err(ApiError::LockedOut {
+                        retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                    });
+                }
+            },
+            None => None,
+        };
         let (kind, error) = match bearer_token(&parts.headers) {
             Ok(token) if keys.accepts(token) => {
-                if let Some(ip) = ip {
-                    security.lockout.succeed(ip);
+                if let Some((ip, admitted)) = admitted {
+                    security.lockout.succeed(ip, admitted).await;
                 }
                 return Ok(Authenticated);
             }
             Ok(_) => {
-                fail(&security, ip, route, now);
+                fail(&security, ip, route).await;
                 (Refusal::InvalidKey, ApiError::InvalidApiKey)
             }
             Err(CredentialsError::Missing) => (Refusal::MissingKey, ApiError::MissingCredentials),
@@ -137,7 +139,7 @@ where
                 ),
             ),
         };
-        if let Some(limited) = limit_refusal(&security, ip, route, now) {
+        if let Some(limited) = limit_refusal(&security, ip, route).await {
             return Err(limited);
         }
         security.refusals.warn(ip, route, kind, None);
@@ -147,25 +149,21 @@ where
 
 /// Counts a refusal on a route exempt from the per-IP limits against the global limit;
 /// the 429 when that is spent. Other routes were counted by the guard already.
-fn limit_refusal(
-    security: &Security,
-    ip: Option<IpAddr>,
-    route: &str,
-    now: Instant,
-) -> Option<ApiError> {
+async fn limit_refusal(security: &Security, ip: Option<IpAddr>, route: &str) -> Option<ApiError> {
     let ip = ip?;
     if Policy::for_route(Some(route)).is_some() {
         return None;
     }
-    let quota = security.limiter.check(Policy::Global, ip, now)?;
+    let quota = security.limiter.check(Policy::Global, ip).await?;
     rate_limited(security, &quota, ip, route)
 }
 
 /// Counts a wrong key (never logged itself) towards the lockout.
-fn fail(security: &Security, ip: Option<IpAddr>, route: &str, now: Instant) {
-    if let Some(ip) = ip
-        && security.lockout.fail(ip, now)
-    {
+async fn fail(security: &Security, ip: Option<IpAddr>, route: &str) {
+    let Some(ip) = ip else {
+        return;
+    };
+    if security.lockout.fail(ip).await {
         metrics::lockout_hit(route, "locked_out");
         security
             .refusals

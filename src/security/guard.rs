@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -50,7 +49,7 @@ pub async fn guard(
             Err(why) => refusal = Some(why),
         }
     }
-    let quota = security.limiter.check(policy, ip, Instant::now());
+    let quota = security.limiter.check(policy, ip).await;
     let mut response = match (&quota, refusal) {
         (Some(quota), _) if quota.exceeded.is_some() => limited(&security, quota, ip, route),
         (_, Some(why)) => refused(&security, why, ip, route),

@@ -1,16 +1,19 @@
 //! Who may call what: API keys, client addresses, limits, lockouts, webhook authenticity.
 //!
-//! All state (counters, lockouts) lives in memory, per instance.
+//! Counters and lockouts live in memory on SQLite (one instance owns the database) and
+//! in the database on PostgreSQL, shared by every instance (`limiter`, `shared`).
 
 pub mod accounts;
 pub mod auth;
 pub mod client_ip;
 pub mod cors;
 pub mod guard;
+pub mod limiter;
 pub mod lockout;
 pub mod passwords;
 pub mod rate_limit;
 pub mod refusals;
+pub mod shared;
 pub mod streams;
 pub mod table;
 pub mod webhook;
@@ -20,9 +23,11 @@ use std::sync::Arc;
 use crate::secret::Secret;
 use client_ip::IpSet;
 use cors::CorsOrigins;
-use lockout::{Lockout, LockoutPolicy};
-use rate_limit::{RateLimiter, RateLimits};
+use limiter::{Limiter, Lockouts};
+use lockout::LockoutPolicy;
+use rate_limit::RateLimits;
 use refusals::RefusalLog;
+use shared::SharedState;
 use streams::StreamSlots;
 use webhook::WebhookPolicy;
 
@@ -53,9 +58,11 @@ pub struct Security {
     /// Whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<IpSet>,
     /// Per-route, per-IP request counters.
-    pub limiter: RateLimiter,
-    /// Failed-authentication counts and lockouts per IP.
-    pub lockout: Lockout,
+    pub limiter: Limiter,
+    /// Failed API-key counts and lockouts per IP.
+    pub lockout: Lockouts,
+    /// The database that keeps both when several instances share it (PostgreSQL).
+    pub shared: Option<SharedState>,
     /// Who may deliver to the webhook.
     pub webhook: WebhookPolicy,
     /// The security WARN log, one line per client and kind of refusal per minute.
@@ -65,17 +72,38 @@ pub struct Security {
 }
 
 impl Security {
-    pub fn new(settings: &SecuritySettings) -> Self {
+    /// The checks, with their state in `shared` when given, else in memory.
+    pub fn new(settings: &SecuritySettings, shared: Option<SharedState>) -> Self {
+        let max = settings.max_clients;
         Self {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-            limiter: RateLimiter::new(settings.rate_limits.clone(), settings.max_clients),
-            lockout: Lockout::new(settings.lockout, settings.max_clients),
+            limiter: Limiter::new(settings.rate_limits.clone(), max, shared.as_ref()),
+            lockout: Lockouts::new("api", settings.lockout, max, shared.as_ref()),
+            shared,
             webhook: WebhookPolicy::new(
                 settings.webhook_secret.as_ref(),
                 settings.webhook_allowed_ips.clone(),
             ),
             refusals: RefusalLog::new(settings.max_clients),
             streams: StreamSlots::new(settings.events_max_streams),
+        }
+    }
+}
+
+impl Security {
+    /// Clients remembered by the rate limits and by the API lockout: the database's rows
+    /// when shared (memory holds only what an outage left there), else this instance's.
+    pub async fn clients(&self) -> (usize, usize) {
+        let local = (self.limiter.local_clients(), self.lockout.local_clients());
+        let Some(shared) = &self.shared else {
+            return local;
+        };
+        match shared.store.rows().await {
+            Ok((limited, locked)) => (
+                usize::try_from(limited).unwrap_or(usize::MAX),
+                usize::try_from(locked).unwrap_or(usize::MAX),
+            ),
+            Err(_) => local,
         }
     }
 }

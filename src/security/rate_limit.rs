@@ -231,6 +231,13 @@ pub struct WindowStatus {
     pub reset: Duration,
 }
 
+/// One window's count and the time until it resets, as a limiter found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowState {
+    pub count: u32,
+    pub reset: Duration,
+}
+
 /// The outcome of counting one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quota {
@@ -241,6 +248,39 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// The quota of `policy` from its windows' states, in the order of `limits`; when
+    /// `refused`, the full window that resets last is the one that refused.
+    pub fn of(
+        policy: Policy,
+        limits: &[Limit],
+        states: impl IntoIterator<Item = WindowState>,
+        refused: bool,
+    ) -> Self {
+        let windows: Vec<WindowStatus> = states
+            .into_iter()
+            .zip(limits)
+            .map(|(state, limit)| WindowStatus {
+                limit: *limit,
+                remaining: limit.count.saturating_sub(state.count),
+                reset: state.reset,
+            })
+            .collect();
+        let exceeded = refused
+            .then(|| {
+                windows
+                    .iter()
+                    .filter(|w| w.remaining == 0)
+                    .max_by_key(|w| w.reset)
+                    .copied()
+            })
+            .flatten();
+        Self {
+            policy,
+            windows,
+            exceeded,
+        }
+    }
+
     /// Whole seconds until the refusing window resets (at least 1).
     pub fn retry_after(&self) -> u64 {
         self.exceeded.map_or(0, |w| ceil_secs(w.reset))
@@ -346,32 +386,15 @@ impl RateLimiter {
                 };
             }
         }
-        let full = |(w, l): (&Window, &Limit)| w.count >= l.count;
-        let refused = windows.iter().zip(limits).any(full);
+        let refused = windows.iter().zip(limits).any(|(w, l)| w.count >= l.count);
         if !refused {
             windows.iter_mut().for_each(|w| w.count += 1);
         }
-        let status = |(w, l): (&Window, &Limit)| WindowStatus {
-            limit: *l,
-            remaining: l.count.saturating_sub(w.count),
+        let states = windows.iter().zip(limits).map(|(w, l)| WindowState {
+            count: w.count,
             reset: (w.start + l.window()).saturating_duration_since(now),
-        };
-        let statuses: Vec<WindowStatus> = windows.iter().zip(limits).map(status).collect();
-        let exceeded = refused
-            .then(|| {
-                windows
-                    .iter()
-                    .zip(limits)
-                    .filter(|pair| full(*pair))
-                    .map(status)
-                    .max_by_key(|w| w.reset)
-            })
-            .flatten();
-        Some(Quota {
-            policy,
-            windows: statuses,
-            exceeded,
-        })
+        });
+        Some(Quota::of(policy, limits, states, refused))
     }
 
     /// Drops every bucket whose windows have all expired.

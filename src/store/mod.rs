@@ -4,6 +4,7 @@ mod batch;
 pub mod blobs;
 pub mod changes;
 pub mod feed;
+pub mod limits;
 mod mail_state;
 pub mod outbox;
 mod postgres;

@@ -1,8 +1,6 @@
 //! `GET/POST /login` and `POST /logout`. Failed logins lock a client IP out with the
 //! API's thresholds but counters of their own; the target after login is a local path.
 
-use std::time::Instant;
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -73,9 +71,10 @@ async fn submit(
     Query(next): Query<Next>,
     FormInput(credentials): FormInput<Credentials>,
 ) -> Result<Response, WebmailError> {
-    state
+    let admitted = state
         .lockout
-        .check(ip, Instant::now())
+        .check(ip)
+        .await
         .map_err(WebmailError::LockedOut)?;
     let login = credentials.email.trim().to_lowercase();
     let user = state.users.user(&login).await?;
@@ -92,7 +91,7 @@ async fn submit(
         && user.is_some();
     let next = local_target(next.next.as_deref()).to_owned();
     let Some(user) = user.filter(|_| verified) else {
-        if state.lockout.fail(ip, Instant::now()) {
+        if state.lockout.fail(ip).await {
             tracing::warn!(client_ip = %ip, "webmail login locked out after repeated failures");
         }
         let page = LoginPage {
@@ -103,7 +102,7 @@ async fn submit(
         };
         return render(&page);
     };
-    state.lockout.succeed(ip);
+    state.lockout.succeed(ip, admitted).await;
     drop_expired_sessions(&state).await?;
     // A session the browser brought (someone else's, or planted) never survives a login.
     if let Some(Extension(ActiveSession(old))) = old {

@@ -114,6 +114,7 @@ pub async fn build(
     store: Arc<dyn crate::store::Store>,
     feed: Arc<crate::store::feed::ChangeFeed>,
     settings: &crate::config::Settings,
+    shared: Option<&crate::security::shared::SharedState>,
     setup_base_url: &str,
 ) -> Result<WebmailState, error::StartError> {
     let url = settings.database_url.expose();
@@ -127,9 +128,11 @@ pub async fn build(
         users,
         sessions,
         settings: Arc::new(settings.webmail.clone()),
-        lockout: Arc::new(crate::security::lockout::Lockout::new(
+        lockout: Arc::new(crate::security::limiter::Lockouts::new(
+            "webmail",
             settings.security.lockout,
             settings.security.max_clients,
+            shared,
         )),
         trusted_proxies: Arc::new(settings.security.trusted_proxies.clone()),
         signer: Arc::new(signer),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::WebmailSettings;
 use crate::security::client_ip::IpSet;
-use crate::security::lockout::Lockout;
+use crate::security::limiter::Lockouts;
 use crate::security::streams::StreamSlots;
 use crate::store::feed::ChangeFeed;
 use crate::store::{SessionStore, Store, UserStore};
@@ -24,7 +24,7 @@ pub struct WebmailState {
     /// Listener and session settings.
     pub settings: Arc<WebmailSettings>,
     /// Failed logins per client IP: the API lockout's thresholds, its own counters.
-    pub lockout: Arc<Lockout>,
+    pub lockout: Arc<Lockouts>,
     /// Whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
     pub trusted_proxies: Arc<IpSet>,
     /// Signs the URLs a sandboxed body frame loads (it sends no cookie).

@@ -63,8 +63,13 @@ pub struct Client {
 
 impl Client {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(app.webmail_address.clone().expect("the webmail listens"))
+    }
+
+    /// A client of the webmail at `base` (`http://host:port`).
+    pub fn at(base: String) -> Self {
         Self {
-            base: app.webmail_address.clone().expect("the webmail listens"),
+            base,
             http: reqwest::Client::builder()
                 .redirect(redirect::Policy::none())
                 .build()
