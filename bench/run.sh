@@ -27,10 +27,8 @@ SEED_EMAILS=${SEED_EMAILS:-1000000}
 PORT=${PORT:-42099}
 CEILING_PORT=$((PORT + 1))
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk…" >&2
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+source bench/common.sh
+ensure_wrk
 
 cargo build --release --quiet --bin mailroom --example ceiling --example bench_tool
 BIN=${CARGO_TARGET_DIR:-target}/release
@@ -49,18 +47,6 @@ export RATE_LIMIT_WEBHOOK=off RATE_LIMIT_GLOBAL=off RATE_LIMIT_LIST=off RATE_LIM
 
 # --- helpers -----------------------------------------------------------------------------
 
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # VmHWM / VmRSS in KiB
-mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
-
-wait_port() {
-    for _ in $(seq 200); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died; see $WORK/*.log" >&2; KEEP=1; exit 1; }
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2; exit 1
-}
-
 start_ceiling() {
     "$BIN/examples/ceiling" "$CEILING_PORT" >"$WORK/ceiling.log" 2>&1 &
     SERVER_PID=$!
@@ -75,23 +61,10 @@ start_mailroom() {
     wait_port "$PORT"
 }
 
-stop_server() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
-}
-
 # post SIZE PORT SECONDS → a RESULT line from bench/webhook.lua
 post() {
     PAYLOAD="$WORK/payloads/$1.json" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${3}s" --timeout 120s \
         -s bench/webhook.lua "http://127.0.0.1:$2/webhook" | grep '^RESULT'
-}
-
-field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$2"; }
-
-fresh_database() {  # ENGINE NAME → URL
-    case $1 in
-        sqlite) echo "sqlite://$WORK/$2/mailroom.db" ;;
-        postgres) "$BIN/examples/bench_tool" pg-schema "$BENCH_POSTGRES_URL" mailroom_bench ;;
-    esac
 }
 
 ENGINES=sqlite
@@ -196,10 +169,7 @@ for engine in $ENGINES; do
     stop_server
 
     if [[ $SEED_EMAILS -gt 0 ]]; then
-        "$BIN/examples/bench_tool" seed "$url" "$SEED_EMAILS" | sed "s/^/seed $engine: /"
-        # Let the kernel write the seeded pages back first: its writeback would otherwise
-        # compete with the queries for the first half minute (it doubled their latency).
-        sync
+        seed_database "$engine" "$url" "$SEED_EMAILS"
         start_mailroom "$url"
         # Each is asked once first (how many rows it gives is printed, so an empty seed
         # shows). Requests still running when wrk stops go on in the server, so each run
