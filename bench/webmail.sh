@@ -59,7 +59,7 @@ export RATE_LIMIT_WEBHOOK=off RATE_LIMIT_GLOBAL=off RATE_LIMIT_LIST=off RATE_LIM
 # unless this WORK directory already has one.
 seeded() {
     local marker=$WORK/seeded-$1 wanted url
-    wanted="$SEED_EMAILS ${BENCH_POSTGRES_URL:-}"
+    wanted=$SEED_EMAILS; [[ $1 == postgres ]] && wanted+=" $BENCH_POSTGRES_URL"
     if [[ -f $marker && $(head -n1 "$marker") == "$wanted" ]]; then
         tail -n1 "$marker"; return
     fi
@@ -106,7 +106,7 @@ fetch() { curl -s -b "mailroom_session=$1" "$W$2"; }   # SESSION PATH → the pa
 deep() {
     local path=$2 page=1 next
     while ((page < $3)); do
-        next=$(fetch "$1" "$path" | grep -o 'href="[^"]*" rel="next"' | cut -d'"' -f2 | sed 's/&#38;/\&/g; s/&amp;/\&/g')
+        next=$(fetch "$1" "$path" | grep -o 'href="[^"]*" rel="next"' | cut -d'"' -f2 | sed 's/&#38;/\&/g; s/&amp;/\&/g' || true)
         [[ -z $next ]] && break
         path=$next; page=$((page + 1))
     done
