@@ -18,10 +18,12 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
-PORT=${PORT:-42199}
+PORT=${PORT:-42299}
 
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
+# shellcheck source=bench/common.sh
+source bench/common.sh
+# shellcheck disable=SC2119 # no examples beyond bench_tool
+start_work
 
 # filed_left: the mail filed in mailboxes now (the seeded emails not yet swept, plus what
 # was posted), from the kept counts: above the posted count, the sweep outlasted the run.

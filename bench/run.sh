@@ -27,8 +27,9 @@ SEED_EMAILS=${SEED_EMAILS:-1000000}
 PORT=${PORT:-42099}
 CEILING_PORT=$((PORT + 1))
 
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
+# shellcheck source=bench/common.sh
+source bench/common.sh
+start_work ceiling
 
 start_ceiling() {
     "$BIN/examples/ceiling" "$CEILING_PORT" >"$WORK/ceiling.log" 2>&1 &
@@ -145,10 +146,7 @@ for engine in $ENGINES; do
     stop_server
 
     if [[ $SEED_EMAILS -gt 0 ]]; then
-        "$BIN/examples/bench_tool" seed "$url" "$SEED_EMAILS" | sed "s/^/seed $engine: /"
-        # Let the kernel write the seeded pages back first: its writeback would otherwise
-        # compete with the queries for the first half minute (it doubled their latency).
-        sync
+        seed_database "$engine" "$url" "$SEED_EMAILS"
         start_mailroom "$url"
         # Each is asked once first (how many rows it gives is printed, so an empty seed
         # shows). Requests still running when wrk stops go on in the server, so each run
