@@ -34,6 +34,7 @@ mod outbox_store;
 mod read_api;
 mod retention;
 mod search;
+mod search_plans;
 mod search_query;
 mod security_caddy;
 mod security_limits;

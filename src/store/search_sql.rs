@@ -17,6 +17,27 @@ pub(super) struct Columns<'a> {
     pub read: &'a str,
     pub starred: &'a str,
     pub trashed: &'a str,
+    /// SQLite: whether word terms may drive the plan (`rowid IN (matches)`, which the
+    /// planner answers from the matches, sorted) or are only tested on each row of a
+    /// newest-first walk (`+rowid IN`). PostgreSQL's planner decides alone.
+    pub words_drive: bool,
+}
+
+/// The normalised phrases of the terms that are words or phrases and not negated: an
+/// email matches only if it has each, so the rarest bounds the matches.
+pub(super) fn wanted_phrases(query: &Query) -> Vec<String> {
+    query
+        .terms
+        .iter()
+        .filter(|term| !term.negated)
+        .filter_map(|term| phrase(&term.condition))
+        .filter(|phrase| !phrase.is_empty())
+        .collect()
+}
+
+/// SQLite: a phrase of normalised words as an FTS5 query.
+pub(super) fn fts_words(phrase: &str) -> String {
+    format!("\"{phrase}\"")
 }
 
 /// The normalised words of a word or phrase term, joined by single spaces.
@@ -51,7 +72,7 @@ macro_rules! push_search {
                 match &term.condition {
                     condition @ (Condition::Word(_) | Condition::Phrase(_)) => {
                         match phrase(condition).filter(|p| !p.is_empty()) {
-                            Some(phrase) => $words(sql, t, phrase),
+                            Some(phrase) => $words(sql, columns, term.negated, phrase),
                             // Only punctuation: no word to find.
                             None => {
                                 sql.push("1 = 0");
@@ -110,13 +131,14 @@ macro_rules! push_search {
 }
 
 /// SQLite: the phrase in the FTS5 index, or in the words of the emails past its mark.
-fn sqlite_words(sql: &mut QueryBuilder<Sqlite>, t: &str, phrase: String) {
+fn sqlite_words(sql: &mut QueryBuilder<Sqlite>, columns: &Columns, _negated: bool, phrase: String) {
+    let (t, test) = (columns.table, if columns.words_drive { "" } else { "+" });
     sql.push(format_args!(
-        "{t}.rowid IN (SELECT rowid FROM emails_words WHERE emails_words MATCH "
+        "{test}{t}.rowid IN (SELECT rowid FROM emails_words WHERE emails_words MATCH "
     ))
-    .push_bind(format!("\"{phrase}\""))
+    .push_bind(fts_words(&phrase))
     .push(format_args!(
-        ") OR {t}.rowid IN (SELECT email_rowid FROM email_words \
+        ") OR {test}{t}.rowid IN (SELECT email_rowid FROM email_words \
          WHERE email_rowid > (SELECT indexed_up_to FROM subject_index_progress) \
          AND instr(words, "
     ))
@@ -124,13 +146,24 @@ fn sqlite_words(sql: &mut QueryBuilder<Sqlite>, t: &str, phrase: String) {
     .push(") > 0)");
 }
 
-/// PostgreSQL: the phrase in the word vector (`NULL` until an old email is filed).
-fn postgres_words(sql: &mut QueryBuilder<Postgres>, t: &str, phrase: String) {
-    sql.push(format_args!(
-        "coalesce({t}.words @@ phraseto_tsquery('simple', "
-    ))
-    .push_bind(phrase)
-    .push("), false)");
+/// PostgreSQL: the phrase in the word vector, which is `NULL` until an old email is
+/// filed. Only a negated term needs that read as false (`NOT NULL` is not true); the
+/// plain test is what the planner can answer from the GIN index.
+fn postgres_words(
+    sql: &mut QueryBuilder<Postgres>,
+    columns: &Columns,
+    negated: bool,
+    phrase: String,
+) {
+    let t = columns.table;
+    let test = format!("{t}.words @@ phraseto_tsquery('simple', ");
+    if negated {
+        sql.push(format_args!("coalesce({test}"))
+            .push_bind(phrase)
+            .push("), false)");
+    } else {
+        sql.push(test).push_bind(phrase).push(")");
+    }
 }
 
 push_search!(push_sqlite_search, Sqlite, "instr", sqlite_words);

@@ -2,6 +2,7 @@
 //! (`writer`), pooled reads.
 
 mod outbox;
+mod search;
 mod writer;
 
 pub use outbox::PostgresOutbox;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection};
 
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -19,9 +20,8 @@ use tokio::task::JoinHandle;
 use super::batch::Queue;
 use super::blobs::{BlobStore, PostgresBlobs};
 use super::changes::{ChangeLog, PostgresChangeLog};
-use super::mail_state::{MAILBOX_FLAGS, PostgresMailState};
+use super::mail_state::PostgresMailState;
 use super::retention::Expiring;
-use super::search_sql::{Columns, push_postgres_search};
 use super::{
     EMAIL_COLUMNS, EmailQuery, Inserted, MailState, PoolUsage, Store, StoreError, stored_email,
 };
@@ -87,20 +87,6 @@ pub(super) fn parse_id(text: &str) -> Result<EmailId, StoreError> {
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-/// `%subject%` with LIKE's wildcards and its escape character taken literally.
-fn like_pattern(subject: &str) -> String {
-    let mut pattern = String::with_capacity(subject.len() + 2);
-    pattern.push('%');
-    for c in subject.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// The GIN index of the word vectors, built concurrently after the migrations (not in
 /// one: a concurrent build inside the migrator's advisory lock deadlocks with a second
 /// instance waiting for that lock), so deliveries go on while a large table is indexed.
@@ -152,73 +138,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_emails(&self, query: &EmailQuery) -> Result<Vec<StoredEmail>, StoreError> {
-        let (mut sql, flags, order) = match &query.mailbox {
-            // A mailbox lists through its own index, with its own flags.
-            Some(mailbox) => {
-                let mut sql = QueryBuilder::<Postgres>::new(format!(
-                    "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
-                     FROM mailbox_emails m JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
-                ));
-                sql.push_bind(mailbox.clone());
-                let flags = ["m.is_read", "m.starred", "m.trashed"];
-                (sql, flags, ["m.received_at", "m.email_id"])
-            }
-            None => {
-                let sql = QueryBuilder::<Postgres>::new(format!(
-                    "SELECT {EMAIL_COLUMNS} FROM emails e WHERE TRUE"
-                ));
-                let flags = ["e.processed", "e.starred", "e.trashed"];
-                (sql, flags, ["e.received_at", "e.id"])
-            }
-        };
-        for (column, wanted) in flags
-            .into_iter()
-            .zip([query.read, query.starred, query.trashed])
-        {
-            if let Some(wanted) = wanted {
-                sql.push(format_args!(" AND {column} = ")).push_bind(wanted);
-            }
-        }
-        if let Some(sender) = &query.from_email {
-            // The index is on the digest (B-tree entries are bounded); the full value decides.
-            sql.push(" AND md5(e.from_email) = md5(")
-                .push_bind(sender)
-                .push(") AND e.from_email = ")
-                .push_bind(sender);
-        }
-        if let Some(subject) = &query.subject {
-            // A literal LIKE pattern: the pg_trgm GIN index serves it for 3+ characters.
-            sql.push(" AND e.subject_folded LIKE ")
-                .push_bind(like_pattern(subject));
-        }
-        if let Some(search) = &query.search {
-            let columns = Columns {
-                table: "e",
-                read: flags[0],
-                starred: flags[1],
-                trashed: flags[2],
-            };
-            push_postgres_search(&mut sql, search, &columns);
-        }
-        let [at, id] = order;
-        for (cursor, comparison) in [(&query.after, "<"), (&query.before, ">")] {
-            if let Some(cursor) = cursor {
-                sql.push(format_args!(" AND ({at}, {id}) {comparison} ("))
-                    .push_bind(super::to_micros(cursor.received_at))
-                    .push(", ")
-                    .push_bind(cursor.id.to_string())
-                    .push(")");
-            }
-        }
-        let direction = query.direction();
-        sql.push(format_args!(
-            " ORDER BY {at} {direction}, {id} {direction} LIMIT "
-        ))
-        .push_bind(i64::from(query.limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(query.skip).unwrap_or(i64::MAX));
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.iter().map(stored_email).collect()
+        self.list(query).await
     }
 
     async fn email(&self, id: EmailId) -> Result<Option<StoredEmail>, StoreError> {

@@ -7,13 +7,17 @@
 //! an index that carries the subject fills the page after a few of them, so at most the
 //! newest `WALK_BUDGET` are walked; if the page is still not full (the matches are old),
 //! all the index's matches are sorted instead.
+//!
+//! Words of a `q=` search are split the same way, through the word index: a word with
+//! fewer matches drives the plan (its matches are sorted); when every word is common,
+//! the same bounded walk tests each email's membership in the matches.
 
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use crate::email::StoredEmail;
 use crate::store::mail_state::MAILBOX_FLAGS;
-use crate::store::search_sql::{Columns, push_sqlite_search};
+use crate::store::search_sql::{Columns, fts_words, push_sqlite_search, wanted_phrases};
 use crate::store::{EMAIL_COLUMNS, EmailQuery, StoreError, stored_email};
 
 /// A phrase with fewer index matches than this is listed from its matches alone.
@@ -41,11 +45,12 @@ impl SqliteStore {
         if let Some(mailbox) = &query.mailbox {
             return self.mailbox_page(query, mailbox).await;
         }
-        // Query-language searches walk the newest emails (the word index answers each
-        // word term inside the walk).
+        if let Some(search) = &query.search {
+            return self.search_page(query, search).await;
+        }
         let subject = query.subject.as_deref().filter(|s| uses_trigram_index(s));
-        let Some(subject) = subject.filter(|_| query.search.is_none()) else {
-            return self.page(query, Candidates::All).await;
+        let Some(subject) = subject else {
+            return self.page(query, Candidates::All, true).await;
         };
         let phrase = fts_phrase(subject);
         let matches: Vec<i64> = sqlx::query_scalar(
@@ -57,8 +62,56 @@ impl SqliteStore {
         .await?;
         if matches.len() < RARE_MATCHES {
             let rowids = serde_json::to_string(&matches).expect("integers serialize");
-            return self.page(query, Candidates::Rowids(rowids)).await;
+            return self.page(query, Candidates::Rowids(rowids), true).await;
         }
+        let Some(page) = self.walk_newest(query).await? else {
+            return self.page(query, Candidates::Phrase(phrase), true).await;
+        };
+        Ok(page)
+    }
+
+    /// A `q=` search. When each of its words has at least `RARE_MATCHES` matches in the
+    /// word index, the newest emails are walked testing each one's membership in the
+    /// matches (`+rowid IN`), stopping at the page's end; a rarer word drives the plan
+    /// instead: its matches alone are read and sorted (a walk would be a full scan).
+    async fn search_page(
+        &self,
+        query: &EmailQuery,
+        search: &crate::search::Query,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        let phrases = wanted_phrases(search);
+        if phrases.is_empty() {
+            // No word (flags, sender …): the newest-first walk is the plan.
+            return self.page(query, Candidates::All, true).await;
+        }
+        let mut common = true;
+        for phrase in &phrases {
+            let matches: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM emails_words \
+                 WHERE emails_words MATCH ? LIMIT ?)",
+            )
+            .bind(fts_words(phrase))
+            .bind(RARE_MATCHES as i64)
+            .fetch_one(&self.readers)
+            .await?;
+            common = matches >= RARE_MATCHES as i64;
+            if !common {
+                break;
+            }
+        }
+        if common && let Some(page) = self.walk_newest(query).await? {
+            return Ok(page);
+        }
+        self.page(query, Candidates::All, true).await
+    }
+
+    /// The page found among about the newest `WALK_BUDGET` emails, with word terms only
+    /// tested; `None` when they do not fill it (the matches are old, or there are no
+    /// emails).
+    async fn walk_newest(
+        &self,
+        query: &EmailQuery,
+    ) -> Result<Option<Vec<StoredEmail>>, StoreError> {
         // The walk's bound: the receive time of about the `WALK_BUDGET`th newest email,
         // found by rowid (the order emails were stored in) rather than by walking.
         let since: Option<i64> = sqlx::query_scalar(
@@ -69,21 +122,19 @@ impl SqliteStore {
         .fetch_optional(&self.readers)
         .await?;
         let Some(since) = since else {
-            return Ok(Vec::new()); // no emails at all
+            return Ok(None);
         };
-        let page = self.page(query, Candidates::Since(since)).await?;
-        if page.len() == query.limit as usize {
-            return Ok(page);
-        }
-        self.page(query, Candidates::Phrase(phrase)).await
+        let page = self.page(query, Candidates::Since(since), false).await?;
+        Ok((page.len() == query.limit as usize).then_some(page))
     }
 
     /// One page from `candidates`, filtered and sorted. The page is picked by rowid first,
-    /// so only its rows are read with their documents.
+    /// so only its rows are read with their documents. `words_drive`: see `Columns`.
     async fn page(
         &self,
         query: &EmailQuery,
         candidates: Candidates,
+        words_drive: bool,
     ) -> Result<Vec<StoredEmail>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {EMAIL_COLUMNS} FROM emails WHERE rowid IN (SELECT emails.rowid FROM "
@@ -116,19 +167,15 @@ impl SqliteStore {
                 read: "emails.processed",
                 starred: "emails.starred",
                 trashed: "emails.trashed",
+                words_drive,
             };
             push_sqlite_search(&mut sql, search, &columns);
         }
-        for (column, wanted) in [
-            ("processed", query.read),
-            ("starred", query.starred),
-            ("trashed", query.trashed),
-        ] {
-            if let Some(wanted) = wanted {
-                sql.push(format_args!(" AND emails.{column} = "))
-                    .push_bind(wanted);
-            }
-        }
+        push_flags(
+            &mut sql,
+            query,
+            ["emails.processed", "emails.starred", "emails.trashed"],
+        );
         push_cursors(&mut sql, query, "emails.received_at", "emails.id");
         let direction = query.direction();
         sql.push(format_args!(
@@ -158,16 +205,7 @@ impl SqliteStore {
              FROM mailbox_emails m CROSS JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
         ));
         sql.push_bind(mailbox.to_owned());
-        for (column, wanted) in [
-            ("is_read", query.read),
-            ("starred", query.starred),
-            ("trashed", query.trashed),
-        ] {
-            if let Some(wanted) = wanted {
-                sql.push(format_args!(" AND m.{column} = "))
-                    .push_bind(wanted);
-            }
-        }
+        push_flags(&mut sql, query, ["m.is_read", "m.starred", "m.trashed"]);
         push_filters(&mut sql, query, "e");
         if let Some(search) = &query.search {
             let columns = Columns {
@@ -175,6 +213,8 @@ impl SqliteStore {
                 read: "m.is_read",
                 starred: "m.starred",
                 trashed: "m.trashed",
+                // The mailbox's index drives: each email is looked up by id.
+                words_drive: false,
             };
             push_sqlite_search(&mut sql, search, &columns);
         }
@@ -202,6 +242,21 @@ fn push_filters(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, table: &str)
         sql.push(format_args!(" AND instr({table}.subject_folded, "))
             .push_bind(subject.clone())
             .push(") > 0");
+    }
+}
+
+/// The flag filters (read, starred, trashed) on these columns, as literals: a partial
+/// index (`emails_unread_newest_first`) serves a query only if its own `WHERE` is
+/// written in the query, which a bound value is not.
+fn push_flags(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, columns: [&str; 3]) {
+    for (column, wanted) in columns
+        .into_iter()
+        .zip([query.read, query.starred, query.trashed])
+    {
+        if let Some(wanted) = wanted {
+            let not = if wanted { "" } else { "NOT " };
+            sql.push(format_args!(" AND {not}{column}"));
+        }
     }
 }
 
