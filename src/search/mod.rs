@@ -5,6 +5,7 @@
 
 mod parser;
 pub mod text;
+mod words;
 
 use chrono::NaiveDate;
 

@@ -3,7 +3,7 @@
 //! never fails its neighbours), and each request is answered only after the commit that
 //! holds it. New subjects and words join the search indexes in bulk.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::mpsc;
@@ -155,21 +155,23 @@ async fn insert_together(
                 .push_bind(document.clone());
         },
     );
-    sql.push(" ON CONFLICT DO NOTHING RETURNING id");
-    let new: HashSet<String> = sql
-        .build_query_scalar()
+    sql.push(" ON CONFLICT DO NOTHING RETURNING id, rowid");
+    let new: HashMap<String, i64> = sql
+        .build_query_as()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .collect();
 
     let mut results = Vec::with_capacity(which.len());
+    let mut stored: Vec<(&NewEmail, i64)> = Vec::with_capacity(new.len());
     let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for &i in which {
         let email = &emails[i].0;
-        if new.contains(&email.id.to_string()) {
+        if let Some(&rowid) = new.get(&email.id.to_string()) {
             blobs.extend(email.blobs.iter().filter(|(hash, _)| seen.insert(hash)));
+            stored.push((email, rowid));
             results.push(Inserted::New(email.id));
         } else {
             // A redelivery (perhaps of an email earlier in this very batch).
@@ -187,23 +189,17 @@ async fn insert_together(
         sql.push(" ON CONFLICT (blake3) DO NOTHING");
         sql.build().execute(&mut *conn).await?;
     }
-    let stored: Vec<&NewEmail> = which
-        .iter()
-        .map(|&i| &emails[i].0)
-        .zip(&results)
-        .filter(|(_, inserted)| matches!(inserted, Inserted::New(_)))
-        .map(|(email, _)| email)
-        .collect();
     insert_state_rows(conn, &stored).await?;
     Ok(results)
 }
 
-/// The new emails' `mailbox_emails`, `email_parts` and `email_words` rows (after their
-/// blobs).
+/// The new emails' `mailbox_emails`, `email_parts`, change-log and `email_words` rows
+/// (after their blobs), each email with its rowid.
 async fn insert_state_rows(
     conn: &mut SqliteConnection,
-    emails: &[&NewEmail],
+    stored: &[(&NewEmail, i64)],
 ) -> Result<(), sqlx::Error> {
+    let emails: Vec<&NewEmail> = stored.iter().map(|(email, _)| *email).collect();
     let mailboxes: Vec<(&NewEmail, &String)> = emails
         .iter()
         .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
@@ -241,15 +237,16 @@ async fn insert_state_rows(
         });
         sql.build().execute(&mut *conn).await?;
     }
-    for mut sql in new_email_events::<Sqlite>(emails) {
+    for mut sql in new_email_events::<Sqlite>(&emails) {
         sql.build().execute(&mut *conn).await?;
     }
-    for email in emails {
-        sqlx::query("INSERT INTO email_words (email_rowid, words) SELECT rowid, $2 FROM emails WHERE id = $1")
-            .bind(email.id.to_string())
-            .bind(email.search.words.as_str())
-            .execute(&mut *conn)
-            .await?;
+    // One statement for the batch, by the rowids the INSERT returned.
+    for chunk in stored.chunks(STATE_ROWS_PER_STATEMENT) {
+        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO email_words (email_rowid, words) ");
+        sql.push_values(chunk, |mut row, (email, rowid)| {
+            row.push_bind(*rowid).push_bind(email.search.words.as_str());
+        });
+        sql.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -290,12 +287,12 @@ async fn insert_one(
     email: &mut NewEmail,
     document: &str,
 ) -> Result<Inserted, sqlx::Error> {
-    let inserted: Option<String> = sqlx::query_scalar(
+    let rowid: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded,
              sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, document)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
-         RETURNING id",
+         RETURNING rowid",
     )
     .bind(email.id.to_string())
     .bind(&email.dedup_key)
@@ -311,9 +308,9 @@ async fn insert_one(
     .bind(document.to_owned())
     .fetch_optional(&mut *conn)
     .await?;
-    if inserted.is_none() {
+    let Some(rowid) = rowid else {
         return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
-    }
+    };
     for (hash, bytes) in std::mem::take(&mut email.blobs) {
         if is_chunked(bytes.len()) {
             insert_chunked_sqlite(conn, &hash, &bytes).await?;
@@ -329,7 +326,7 @@ async fn insert_one(
         .execute(&mut *conn)
         .await?;
     }
-    insert_state_rows(conn, &[&*email]).await?;
+    insert_state_rows(conn, &[(&*email, rowid)]).await?;
     Ok(Inserted::New(email.id))
 }
 
