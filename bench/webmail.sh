@@ -12,6 +12,8 @@
 #   DEEP_PAGE=1000        the deep keyset page, reached by following "Older" links
 #   BENCH_POSTGRES_URL    a PostgreSQL database to benchmark too; the run drops and
 #                         recreates the schema `mailroom_webmail` in it
+#   ENGINES               which to run, e.g. "postgres" (default: SQLite, and PostgreSQL
+#                         when BENCH_POSTGRES_URL is set)
 #   WORK=DIR              a work directory to keep and reuse: a database seeded there by an
 #                         earlier run (same SEED_EMAILS and URL) is not seeded again
 #   KEEP=1                keep the temporary work directory
@@ -131,8 +133,10 @@ percentile() {  # P VALUES… → nearest-rank percentile
     printf '%s\n' "$@" | sort -n | awk -v p="$p" '{a[NR] = $1} END {i = int((p * NR + 99) / 100); print a[i < 1 ? 1 : i]}'
 }
 
-ENGINES=sqlite
-[[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
+if [[ -z ${ENGINES:-} ]]; then
+    ENGINES=sqlite
+    [[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
+fi
 declare -A ROWS LABEL
 declare -A TARGET=([list/sqlite]=15 [list/postgres]=25)
 NAMES=(list deep unread all all_deep all_unread view body)
