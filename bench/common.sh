@@ -14,7 +14,7 @@ ensure_wrk() {
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }   # VmHWM / VmRSS in KiB
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
 
-# A field of a RESULT line (bench/get.lua, bench/webhook.lua).
+# A field of a RESULT line (bench/result.lua, which every wrk script loads).
 field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$2"; }
 
 wait_port() {
