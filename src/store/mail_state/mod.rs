@@ -89,10 +89,26 @@ pub(super) struct PostgresMailState {
 /// The mail-state use cases for one engine: its `{ids}` and `{mailboxes}` fragments, the
 /// statement that starts a write transaction, and the extra steps of a delete.
 macro_rules! mail_state {
-    ($store:ident, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, lock_rows = $lock_rows:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
+    ($store:ident, db = $db:ty, ids = $ids:literal, mailboxes = $mailboxes:literal, begin = $begin:literal, lock_blobs = $lock:expr, lock_rows = $lock_rows:expr, after_delete = $after:expr, event_lock = $event_lock:expr, file_search = $file_search:path) => {
         impl $store {
             /// `template` with this engine's `{ids}` and `{mailboxes}` (the mailboxes of
             /// `e.id` as a JSON array, only `mailbox` when it is not NULL).
+            /// The writing transaction of a flag change or a delete, with the rows it
+            /// will change locked first, in a fixed order (`$lock_rows`).
+            async fn begin_locked<'c>(
+                conn: &'c mut sqlx::pool::PoolConnection<$db>,
+                ids: &str,
+            ) -> Result<sqlx::Transaction<'c, $db>, StoreError> {
+                let mut tx = conn.begin_with($begin).await?;
+                for lock in $lock_rows {
+                    sqlx::query(Self::sql(lock, ""))
+                        .bind(ids)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Ok(tx)
+            }
+
             fn sql(template: &str, mailbox: &str) -> AssertSqlSafe<String> {
                 let mailboxes = $mailboxes.replace("{m}", mailbox);
                 AssertSqlSafe(
@@ -161,13 +177,7 @@ macro_rules! mail_state {
             ) -> Result<u64, StoreError> {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
-                let mut tx = conn.begin_with($begin).await?;
-                for lock in $lock_rows {
-                    sqlx::query(Self::sql(lock, ""))
-                        .bind(&ids)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let mut tx = Self::begin_locked(&mut conn, &ids).await?;
                 let filed = match mailbox {
                     Some(mailbox) => {
                         let sql = format!("{SET_IN_MAILBOXES} AND mailbox = $5");
@@ -235,13 +245,7 @@ macro_rules! mail_state {
             async fn delete(&self, ids: &[EmailId]) -> Result<u64, StoreError> {
                 let ids = json_ids(ids);
                 let mut conn = self.writer.acquire().await?;
-                let mut tx = conn.begin_with($begin).await?;
-                for lock in $lock_rows {
-                    sqlx::query(Self::sql(lock, ""))
-                        .bind(&ids)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let mut tx = Self::begin_locked(&mut conn, &ids).await?;
                 let blobs: Vec<String> = sqlx::query_scalar(Self::sql(BLOBS_OF, ""))
                     .bind(&ids)
                     .fetch_all(&mut *tx)
@@ -374,6 +378,7 @@ macro_rules! mail_state {
 
 mail_state!(
     SqliteMailState,
+    db = sqlx::Sqlite,
     ids = "SELECT value FROM json_each($1)",
     mailboxes = "(SELECT json_group_array(mailbox) FROM (SELECT m.mailbox FROM mailbox_emails m \
                  WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}) ORDER BY m.mailbox))",
@@ -386,6 +391,7 @@ mail_state!(
 );
 mail_state!(
     PostgresMailState,
+    db = sqlx::Postgres,
     ids = "SELECT value FROM json_array_elements_text($1::json)",
     mailboxes = "(SELECT coalesce(json_agg(m.mailbox ORDER BY m.mailbox), '[]'::json)::text \
                  FROM mailbox_emails m WHERE m.email_id = e.id AND ({m} IS NULL OR m.mailbox = {m}))",
