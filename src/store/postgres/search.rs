@@ -6,6 +6,7 @@
 //! full scan for a word in 5 emails. So outside a mailbox, each word of a search is first
 //! looked up through the GIN index, up to `RARE_MATCHES` emails; when one has fewer, the
 //! page is picked among those emails alone (`id = ANY`), else the walk stays the plan.
+//! A word the statistics already count as common skips that lookup.
 
 use sqlx::{Postgres, QueryBuilder};
 
@@ -81,6 +82,9 @@ impl PostgresStore {
     ) -> Result<Option<Vec<String>>, StoreError> {
         let mut rarest: Option<Vec<String>> = None;
         for phrase in wanted_phrases(search) {
+            if self.known_common(&phrase).await? {
+                continue;
+            }
             // Through the GIN index: for a common word the planner would rather read
             // emails until the 500th match (27 ms for a word in 6 % of 1,000,000), where
             // the index's bitmap answers in a few.
@@ -102,6 +106,30 @@ impl PostgresStore {
             }
         }
         Ok(rarest)
+    }
+
+    /// Whether the table's statistics count `phrase`, a single word, in more emails
+    /// than `RARE_MATCHES`. The walk finds a page of such a word at once, and its lookup
+    /// would only read the index's bitmap of every match (89 ms for a word in 6 % of
+    /// 1,000,000 emails). Without statistics, or for a phrase, the lookup decides.
+    async fn known_common(&self, phrase: &str) -> Result<bool, StoreError> {
+        if phrase.contains(char::is_whitespace) {
+            return Ok(false);
+        }
+        let matches: Option<f64> = sqlx::query_scalar(
+            "SELECT (f.freq * c.reltuples)::float8 FROM pg_stats s \
+             CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], \
+                                       s.most_common_elem_freqs) AS f(lexeme, freq) \
+             JOIN pg_class c ON c.oid = 'emails'::regclass \
+             WHERE s.schemaname = current_schema() AND s.tablename = 'emails' \
+               AND s.attname = 'words' \
+               AND f.lexeme = ANY(tsvector_to_array(to_tsvector('simple', $1)))",
+        )
+        .bind(phrase)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten();
+        Ok(matches.is_some_and(|matches| matches >= RARE_MATCHES as f64))
     }
 }
 
