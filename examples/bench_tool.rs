@@ -601,14 +601,15 @@ fn checked_keys(count: u64) -> Vec<String> {
 fn check_row(row: &StoredRow, mailboxes: &[(String, bool, bool)]) -> anyhow::Result<String> {
     use mailroom::email::stored_size;
     let document: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.document)?;
-    let search = mailroom::inbound::search_fields::search_columns(&document);
+    let message = mailroom::inbound::improvmx::message(&document);
+    let search = mailroom::inbound::search_fields::search_columns(&message);
     let json_bytes = serde_json::to_string(&document)?.len();
     let text = |value: Option<&serde_json::Value>| value.and_then(|v| v.as_str()).map(search_key);
-    let expected_mailboxes: Vec<(String, bool, bool)> =
-        mailroom::inbound::improvmx::mailboxes(&document)
-            .into_iter()
-            .map(|mailbox| (mailbox, row.processed, row.starred))
-            .collect();
+    let expected_mailboxes: Vec<(String, bool, bool)> = message
+        .mailboxes()
+        .into_iter()
+        .map(|mailbox| (mailbox, row.processed, row.starred))
+        .collect();
     let checks = [
         (
             "from_email",
@@ -629,7 +630,7 @@ fn check_row(row: &StoredRow, mailboxes: &[(String, bool, bool)]) -> anyhow::Res
         ),
         (
             "size_bytes",
-            row.size_bytes as u64 == stored_size(json_bytes, &document),
+            row.size_bytes as u64 == stored_size(json_bytes, &message),
         ),
         ("mailbox_emails", mailboxes == expected_mailboxes),
     ];

@@ -41,8 +41,8 @@ async fn store_part(store: &dyn Store, bytes: &[u8]) -> (EmailId, String) {
     let email = improvmx::parse(payload.to_string().as_bytes(), Utc::now()).unwrap();
     let id = store.insert_inbound(email).await.unwrap().id();
     let stored = store.email(id).await.unwrap().unwrap();
-    let (_, part) = stored.parts(PartKind::Attachment).next().unwrap();
-    (id, part.blake3)
+    let part = mailroom::inbound::part_at(&stored, PartKind::Attachment, 0).unwrap();
+    (id, part.meta.blake3)
 }
 
 async fn chunk_rows(engine: Engine, url: &str) -> i64 {

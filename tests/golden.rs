@@ -32,8 +32,8 @@ fn decoded(path: &Path) -> Value {
         .collect();
     json!({
         "dedup_key": email.dedup_key,
-        "from_email": email.from_email,
-        "subject": email.subject,
+        "from_email": email.from_email(),
+        "subject": email.message.subject,
         "processed": email.processed,
         "document": email.document,
         "blobs": blobs,

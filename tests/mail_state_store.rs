@@ -312,7 +312,7 @@ async fn subjects_stay_searchable_after_deletes(engine: Engine) {
     store.migrate().await.unwrap(); // indexes every subject stored so far
     store.mail_state().delete(&[newest]).await.unwrap();
     let mut later = email(&["ana@x.org"], "Yg==");
-    later.subject = Some("Quarterly figures".into());
+    later.message.subject = Some("Quarterly figures".into());
     later
         .document
         .insert("subject".into(), "Quarterly figures".into());

@@ -79,12 +79,13 @@ async fn mail_older_than_retention_days_goes(engine: Engine) {
     );
     let id = recent.parse().unwrap();
     let email = store.email(id).await.unwrap().unwrap();
-    let (_, blake3) = &email
-        .parts(mailroom::email::PartKind::Attachment)
-        .next()
-        .unwrap();
+    let part = mailroom::inbound::part_at(&email, mailroom::email::PartKind::Attachment, 0);
     assert!(
-        store.blob(&blake3.blake3).await.unwrap().is_some(),
+        store
+            .blob(&part.unwrap().meta.blake3)
+            .await
+            .unwrap()
+            .is_some(),
         "bytes the kept email shares stay"
     );
     assert_eq!(

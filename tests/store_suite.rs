@@ -256,7 +256,8 @@ async fn one_failing_email_does_not_fail_its_batch(engine: Engine) {
         .await
         .unwrap()
         .unwrap();
-    for (_, part) in full.parts(mailroom::email::PartKind::Attachment) {
+    for part in mailroom::inbound::parts_of(&full) {
+        let part = part.meta;
         assert!(
             store.blob(&part.blake3).await.unwrap().is_some(),
             "{part:?}"
@@ -294,7 +295,7 @@ async fn long_values_store_and_filter(engine: Engine) {
     let (store, _db) = open(engine).await;
     for length in [10 * 1024, 1024 * 1024] {
         let email = improvmx::parse(email_with_long_values(length).as_bytes(), Utc::now()).unwrap();
-        let (id, sender) = (email.id, email.from_email.clone().unwrap());
+        let (id, sender) = (email.id, email.from_email().unwrap());
         assert_eq!(
             store.insert_inbound(email).await.unwrap(),
             Inserted::New(id),

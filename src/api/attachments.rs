@@ -12,6 +12,7 @@ use crate::api::AppState;
 use crate::download;
 use crate::email::{PartKind, PartMeta};
 use crate::error::ApiError;
+use crate::inbound;
 use crate::security::auth::Authenticated;
 
 pub fn router() -> Router<AppState> {
@@ -63,12 +64,11 @@ async fn by_name(
         .email(parse_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("Email not found"))?;
-    let (kind, part) = [PartKind::Attachment, PartKind::Inline]
+    let part = inbound::parts_of(&email)
         .into_iter()
-        .flat_map(|kind| email.parts(kind).map(move |(_, part)| (kind, part)))
-        .find(|(_, part)| part.name.as_deref() == Some(name.as_str()))
+        .find(|part| part.meta.name.as_deref() == Some(name.as_str()))
         .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, kind, part, &headers).await
+    serve(&state, part.kind, part.meta, &headers).await
 }
 
 /// The attachment at this position (from 0): reaches parts with duplicate names.
@@ -166,11 +166,9 @@ async fn by_index(
         .email(id)
         .await?
         .ok_or(ApiError::NotFound("Email not found"))?;
-    let (_, part) = email
-        .parts(kind)
-        .find(|(position, _)| *position == index)
-        .ok_or(ApiError::NotFound("Attachment not found"))?;
-    serve(&state, kind, part, &headers).await
+    let part =
+        inbound::part_at(&email, kind, index).ok_or(ApiError::NotFound("Attachment not found"))?;
+    serve(&state, kind, part.meta, &headers).await
 }
 
 /// The part's bytes, streamed: whole, or the range that `Range` asks for.

@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(email.id.to_string(), "6735f1a08c1e4b2a9f0a1b2c");
         assert_eq!(email.received_at.timestamp_millis(), 1_731_586_365_123);
         assert!(email.processed);
-        assert_eq!(email.from_email.as_deref(), Some("ana@example.org"));
+        assert_eq!(email.from_email().as_deref(), Some("ana@example.org"));
         let document = &email.document;
         assert_eq!(document["timestamp"], 1731586364);
         for reserved in ["_id", "received_at", "processed", "payload__id"] {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::search_fields::search_columns;
-use crate::email::{mailboxes_in, part_refs, stored_size};
+use crate::email::{mailboxes_in, stored_size};
 use crate::store::{Filed, Store, StoreError};
 use crate::telemetry::error_chain;
 
@@ -42,12 +42,15 @@ pub async fn file_some(store: &dyn Store, domains: &[String]) -> Result<bool, St
     let last = emails.last().map(|email| email.id.to_string());
     let filed: Vec<Filed> = emails
         .iter()
-        .map(|email| Filed {
-            id: email.id,
-            mailboxes: mailboxes_in(super::improvmx::mailboxes(&email.document), domains),
-            parts: part_refs(&email.document),
-            search: search_columns(&email.document),
-            size: stored_size(json_bytes(&email.document), &email.document),
+        .map(|email| {
+            let message = super::message_of(email);
+            Filed {
+                id: email.id,
+                mailboxes: mailboxes_in(message.mailboxes(), domains),
+                parts: message.part_refs(),
+                search: search_columns(&message),
+                size: stored_size(json_bytes(&email.document), &message),
+            }
         })
         .collect();
     if after.is_empty() && last.is_some() {

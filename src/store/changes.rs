@@ -123,8 +123,8 @@ where
 
 fn new_email_data(email: &NewEmail) -> Value {
     json!({
-        "from": email.from_email,
-        "subject": email.subject,
+        "from": email.from_email(),
+        "subject": email.message.subject,
         "received_at": email.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
 }

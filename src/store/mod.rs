@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::email::{EmailId, NewEmail, StoredEmail};
+use crate::email::{EmailId, NewEmail, Provider, StoredEmail};
 
 pub use changes::{ChangeLog, EventKind, MailEvent};
 pub use mail_state::{Filed, MailState};
@@ -112,7 +112,8 @@ pub struct Cursor {
 }
 
 /// What a list or read of emails selects, for `stored_email`.
-pub(crate) const EMAIL_COLUMNS: &str = "id, received_at, processed, starred, trashed, document";
+pub(crate) const EMAIL_COLUMNS: &str =
+    "id, received_at, processed, starred, trashed, provider, document";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -318,6 +319,7 @@ where
 {
     let id: String = row.try_get("id")?;
     let document: String = row.try_get("document")?;
+    let provider: String = row.try_get("provider")?;
     Ok(StoredEmail {
         id: id
             .parse()
@@ -326,6 +328,7 @@ where
         processed: row.try_get("processed")?,
         starred: row.try_get("starred")?,
         trashed: row.try_get("trashed")?,
+        provider: Provider::from_name(&provider),
         document: parse_document(&document)?,
     })
 }

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use super::access::{self, Viewer};
 use super::error::WebmailError;
 use super::form::FormInput;
-use super::listing::{self, ListQuery};
+use super::listing::ListQuery;
 use super::state::WebmailState;
 use super::view::parse_id;
 use crate::email::FlagChange;
+use crate::inbound;
 
 pub fn router() -> Router<WebmailState> {
     Router::new()
@@ -99,7 +100,7 @@ async fn always_show_images(
     ListQuery(view): ListQuery,
 ) -> Result<Response, WebmailError> {
     let readable = access::open(&state, &viewer, parse_id(&id)?, view.mailbox.as_deref()).await?;
-    if let Some(sender) = listing::sender_address(&readable.email) {
+    if let Some(sender) = inbound::message_of(&readable.email).sender_address() {
         state
             .sessions
             .show_images_from(viewer.user.id, &sender)

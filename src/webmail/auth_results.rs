@@ -1,7 +1,7 @@
 //! SPF, DKIM and DMARC verdicts for badges, read from the `Authentication-Results`
 //! (RFC 8601) and `Received-SPF` (RFC 7208) headers that the receiving MX added.
 
-use serde_json::{Map, Value};
+use crate::email::Message;
 
 /// One badge: the method, its verdict, and how it should look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +15,11 @@ pub struct Badge {
 
 const METHODS: [(&str, &str); 3] = [("spf", "SPF"), ("dkim", "DKIM"), ("dmarc", "DMARC")];
 
-/// The verdicts found in the email's `headers`, in the order SPF, DKIM, DMARC; a method
+/// The verdicts found in the message's headers, in the order SPF, DKIM, DMARC; a method
 /// the headers do not mention has no badge.
-pub fn badges(headers: Option<&Value>) -> Vec<Badge> {
-    let headers = headers.and_then(Value::as_object);
-    let results = header_values(headers, "authentication-results");
-    let received_spf = header_values(headers, "received-spf");
+pub fn badges(message: &Message) -> Vec<Badge> {
+    let results: Vec<&str> = message.header_values("authentication-results").collect();
+    let received_spf = message.header("received-spf");
     METHODS
         .into_iter()
         .filter_map(|(method, name)| {
@@ -29,7 +28,7 @@ pub fn badges(headers: Option<&Value>) -> Vec<Badge> {
                 .find_map(|value| verdict_in(value, method))
                 .or_else(|| {
                     (method == "spf")
-                        .then(|| received_spf.first().and_then(|v| first_word(v)))
+                        .then(|| received_spf.and_then(first_word))
                         .flatten()
                 })?;
             Some(badge(name, verdict))
@@ -49,26 +48,6 @@ fn badge(name: &'static str, verdict: String) -> Badge {
         verdict,
         class,
     }
-}
-
-/// Every value of a header (a string or a list of strings), matched case-insensitively.
-fn header_values(headers: Option<&Map<String, Value>>, name: &str) -> Vec<String> {
-    let Some(headers) = headers else {
-        return Vec::new();
-    };
-    headers
-        .iter()
-        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-        .flat_map(|(_, value)| match value {
-            Value::String(text) => vec![text.clone()],
-            Value::Array(items) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect()
 }
 
 /// `dkim=pass` in `mx.example; spf=pass smtp.mailfrom=…; dkim=pass header.d=…`.
@@ -94,10 +73,12 @@ fn first_word(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn verdicts(headers: Value) -> Vec<(&'static str, String, &'static str)> {
-        badges(Some(&headers))
+        let document = json!({ "headers": headers });
+        let message = crate::inbound::improvmx::message(document.as_object().unwrap());
+        badges(&message)
             .into_iter()
             .map(|b| (b.name, b.verdict, b.class))
             .collect()
@@ -132,7 +113,7 @@ mod tests {
 
     #[test]
     fn no_headers_no_badges() {
-        assert!(badges(None).is_empty());
+        assert!(badges(&Message::default()).is_empty());
         assert!(verdicts(json!({"Subject": "x"})).is_empty());
     }
 }

@@ -12,13 +12,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::error::WebmailError;
 use super::sanitize::{self, PART_PATH_PREFIX};
 use super::signing::Signature;
 use super::state::WebmailState;
 use crate::email::{EmailId, PartKind, StoredEmail};
+use crate::inbound;
 
 /// The frame's policy: no script at all, inline styles, and images only from our own
 /// signed part URLs unless the reader allowed remote ones.
@@ -74,12 +74,8 @@ async fn body(
         return Err(WebmailError::BadSignature);
     }
     let email = state.store.email(id).await?.ok_or(WebmailError::NotFound)?;
-    let html = email
-        .document
-        .get("html")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let cleaned = sanitize::clean(html, inline_urls(&state, &email, signature.u));
+    let html = inbound::message_of(&email).html.unwrap_or_default();
+    let cleaned = sanitize::clean(&html, inline_urls(&state, &email, signature.u));
     let csp = if images {
         BODY_CSP_WITH_IMAGES
     } else {
@@ -110,10 +106,12 @@ fn frame_document(cleaned: &str) -> String {
 /// Each inline part's normalised `cid` → its signed URL, for the user the body was signed for.
 fn inline_urls(state: &WebmailState, email: &StoredEmail, user: i64) -> HashMap<String, String> {
     let now = Utc::now();
-    email
-        .parts(PartKind::Inline)
-        .filter_map(|(index, part)| {
-            let cid = sanitize::normalise_cid(part.cid.as_deref()?);
+    let parts = inbound::parts_of(email).into_iter();
+    parts
+        .filter(|part| part.kind == PartKind::Inline)
+        .filter_map(|part| {
+            let index = part.position;
+            let cid = sanitize::normalise_cid(part.meta.cid.as_deref()?);
             let name = format!("inlines/{index}");
             let query = state.signer.query(user, email.id, &name, now);
             Some((

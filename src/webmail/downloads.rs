@@ -11,7 +11,7 @@ use super::access::{self, Viewer};
 use super::error::WebmailError;
 use super::state::WebmailState;
 use crate::email::{EmailId, PartKind, StoredEmail};
-use crate::inbound::original::original_of;
+use crate::inbound::{self, original::original_of};
 
 pub fn router() -> Router<WebmailState> {
     Router::new()
@@ -51,11 +51,8 @@ pub async fn serve(
     index: usize,
     range: Option<&HeaderValue>,
 ) -> Result<Response, WebmailError> {
-    let (_, part) = email
-        .parts(kind)
-        .find(|(position, _)| *position == index)
-        .ok_or(WebmailError::NotFound)?;
-    crate::download::response(state.store.clone(), kind, &part, range)
+    let part = inbound::part_at(email, kind, index).ok_or(WebmailError::NotFound)?;
+    crate::download::response(state.store.clone(), kind, &part.meta, range)
         .await?
         .ok_or(WebmailError::NotFound)
 }

@@ -3,14 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 
 use super::error::WebmailError;
 use super::login::encode;
-use crate::email::{EmailId, PartKind, StoredEmail};
+use crate::email::{EmailId, Message, PartKind, StoredEmail};
 use crate::store::{Cursor, EmailQuery};
 
 /// The list's folders (DESIGN §8; sent and drafts come with compose).
@@ -143,49 +142,26 @@ pub fn parse_cursor(text: &str) -> Option<Cursor> {
 }
 
 /// The sender as people read it: the name, else the address.
-pub fn sender_label(email: &StoredEmail) -> String {
-    let from = email.document.get("from");
-    let field = |name: &str| {
-        from.and_then(|f| f.get(name))
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+pub fn sender_label(message: &Message) -> String {
+    let from = message.from.as_ref();
+    let field = |field: Option<&String>| {
+        let text = field.map(|text| text.trim());
+        text.filter(|text| !text.is_empty()).map(str::to_owned)
     };
-    field("name")
-        .or_else(|| field("email"))
+    field(from.and_then(|f| f.name.as_ref()))
+        .or_else(|| field(from.and_then(|f| f.address.as_ref())))
         .unwrap_or_else(|| "(unknown sender)".into())
 }
 
-/// The sender's address, lower-cased.
-pub fn sender_address(email: &StoredEmail) -> Option<String> {
-    email
-        .document
-        .get("from")
-        .and_then(|f| f.get("email"))
-        .and_then(Value::as_str)
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-}
-
-pub fn subject(email: &StoredEmail) -> String {
-    email
-        .document
-        .get("subject")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("(no subject)")
-        .to_owned()
+pub fn subject(message: &Message) -> String {
+    let subject = message.subject.as_deref().map(str::trim);
+    let subject = subject.filter(|s| !s.is_empty());
+    subject.unwrap_or("(no subject)").to_owned()
 }
 
 /// The first words of the text body, on one line.
-pub fn snippet(email: &StoredEmail) -> String {
-    let text = email
-        .document
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+pub fn snippet(message: &Message) -> String {
+    let text = message.text.as_deref().unwrap_or("");
     let words: Vec<&str> = text.split_whitespace().take(40).collect();
     let mut line = words.join(" ");
     if let Some((cut, _)) = line.char_indices().nth(140) {
@@ -195,8 +171,8 @@ pub fn snippet(email: &StoredEmail) -> String {
     line
 }
 
-pub fn attachment_count(email: &StoredEmail) -> usize {
-    email.parts(PartKind::Attachment).count()
+pub fn attachment_count(message: &Message) -> usize {
+    message.parts_of(PartKind::Attachment).count()
 }
 
 /// "just now", "5 min ago", "3 h ago", a weekday this week, else "Dec 3" or "2025-11-02".
@@ -238,6 +214,7 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_refused() {
         let email = StoredEmail {
             id: EmailId::generate(Utc::now()),
+            provider: Default::default(),
             received_at: Utc::now(),
             processed: false,
             starred: false,

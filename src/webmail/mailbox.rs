@@ -15,6 +15,7 @@ use super::listing::{self, Folder, ListQuery, ListView};
 use super::login::encode;
 use super::state::WebmailState;
 use crate::email::{MailboxCount, StoredEmail};
+use crate::inbound;
 use crate::store::EmailQuery;
 
 /// Rows per page.
@@ -211,17 +212,18 @@ fn mailbox_links(viewer: &Viewer, readable: &[MailboxCount], view: &ListView) ->
 }
 
 fn row(email: &StoredEmail, view: &ListView) -> Row {
+    let message = inbound::message_of(email);
     Row {
         id: email.id.to_string(),
         href: format!("/view/{}{}", email.id, view.context()),
-        from: listing::sender_label(email),
-        subject: listing::subject(email),
-        snippet: listing::snippet(email),
+        from: listing::sender_label(&message),
+        subject: listing::subject(&message),
+        snippet: listing::snippet(&message),
         date_iso: email.received_at.to_rfc3339(),
         date_title: email.received_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         date_label: listing::relative_date(email.received_at, Utc::now()),
         unread: !email.processed,
         starred: email.starred,
-        attachments: listing::attachment_count(email),
+        attachments: listing::attachment_count(&message),
     }
 }

@@ -1,5 +1,5 @@
 //! The conversation of the message being read: the emails that share its thread key
-//! (its root Message-ID, see `inbound::search_fields::thread_key`), oldest first, as far
+//! (its root Message-ID, see `Message::thread_key`), oldest first, as far
 //! as the reader may read them.
 
 use chrono::Utc;
@@ -9,7 +9,7 @@ use super::error::WebmailError;
 use super::listing;
 use super::state::WebmailState;
 use crate::email::StoredEmail;
-use crate::inbound::search_fields::thread_key;
+use crate::inbound;
 
 /// Emails of one conversation shown at most.
 const MAX_SHOWN: u32 = 50;
@@ -32,7 +32,7 @@ pub async fn conversation(
     email: &StoredEmail,
     context: &str,
 ) -> Result<Vec<ThreadItem>, WebmailError> {
-    let Some(key) = thread_key(&email.document) else {
+    let Some(key) = inbound::message_of(email).thread_key() else {
         return Ok(Vec::new());
     };
     let mail = state.store.mail_state();
@@ -46,10 +46,11 @@ pub async fn conversation(
                 continue;
             }
         }
+        let message = inbound::message_of(&member);
         items.push(ThreadItem {
             href: format!("/view/{}{context}", member.id),
-            from: listing::sender_label(&member),
-            subject: listing::subject(&member),
+            from: listing::sender_label(&message),
+            subject: listing::subject(&message),
             date: listing::relative_date(member.received_at, Utc::now()),
             current,
             unread: !member.processed,

@@ -9,7 +9,6 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::access::{self, Readable, Viewer};
 use super::auth_results::{self, Badge};
@@ -19,7 +18,8 @@ use super::error::{WebmailError, render};
 use super::listing::{self, ListQuery, ListView};
 use super::mailbox::email_query;
 use super::state::WebmailState;
-use crate::email::{EmailId, FlagChange, PartKind};
+use crate::email::{EmailId, FlagChange, Message, PartKind, Person, StoredEmail};
+use crate::inbound;
 
 pub fn router() -> Router<WebmailState> {
     Router::new().route("/view/{id}", get(show))
@@ -98,7 +98,8 @@ async fn show(
         };
         access::set_flags(&state, &readable, read).await?;
     }
-    let sender = listing::sender_address(&readable.email).unwrap_or_default();
+    let message = inbound::message_of(&readable.email);
+    let sender = message.sender_address().unwrap_or_default();
     let context = view.context();
     // Independent reads, asked at once: under load every query waits its turn for a
     // reader thread, and one after the other those waits added up (p99 26 ms at 4
@@ -108,8 +109,10 @@ async fn show(
         neighbours(&state, &viewer, &view, &readable),
         thread::conversation(&state, &viewer, &readable.email, &context),
     )?;
-    let body = body(&state, &viewer, &readable, &view, images, sender);
-    render(&page(&viewer, readable, context, body, neighbours, thread))
+    let body = body(&state, &viewer, &readable, &message, &view, images, sender);
+    render(&page(
+        &viewer, readable, &message, context, body, neighbours, thread,
+    ))
 }
 
 /// Remote images: asked for this once, or always shown from this sender.
@@ -134,27 +137,27 @@ async fn shows_images(
 fn page(
     viewer: &Viewer,
     readable: Readable,
+    message: &Message,
     context: String,
     body: Body,
     (newer_href, older_href): (Option<String>, Option<String>),
     thread: Vec<ThreadItem>,
 ) -> ViewPage {
     let email = readable.email;
-    let field = |name: &str| addresses(email.document.get(name));
     ViewPage {
         chrome: Chrome::of(viewer),
         id: email.id.to_string(),
-        subject: listing::subject(&email),
-        from: field("from"),
-        to: field("to"),
-        cc: field("cc"),
+        subject: listing::subject(message),
+        from: people(message.from.iter()),
+        to: people(message.to.iter()),
+        cc: people(message.cc.iter()),
         date: email
             .received_at
             .format("%a, %-d %b %Y %H:%M UTC")
             .to_string(),
         date_iso: email.received_at.to_rfc3339(),
-        badges: auth_results::badges(email.document.get("headers")),
-        attachments: attachments(&email),
+        badges: auth_results::badges(message),
+        attachments: attachments(&email, message),
         starred: email.starred,
         trashed: email.trashed,
         original_href: format!("/ui/original/{}", email.id),
@@ -223,19 +226,17 @@ fn body(
     state: &WebmailState,
     viewer: &Viewer,
     readable: &Readable,
+    message: &Message,
     view: &ListView,
     images: bool,
     sender: String,
 ) -> Body {
     let email = &readable.email;
-    let text = |name: &str| {
-        email
-            .document
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
+    let text = |field: &Option<String>| {
+        let text = field.as_deref();
+        text.filter(|s| !s.trim().is_empty()).map(str::to_owned)
     };
-    if text("html").is_some() {
+    if text(&message.html).is_some() {
         let now = Utc::now();
         let signed = state
             .signer
@@ -248,52 +249,38 @@ fn body(
             sender,
         };
     }
-    match text("text") {
-        Some(text) => Body::Text(text.to_owned()),
+    match text(&message.text) {
+        Some(text) => Body::Text(text),
         None => Body::Empty,
     }
 }
 
-fn attachments(email: &crate::email::StoredEmail) -> Vec<Attachment> {
-    email
-        .parts(PartKind::Attachment)
-        .map(|(index, part)| Attachment {
+fn attachments(email: &StoredEmail, message: &Message) -> Vec<Attachment> {
+    message
+        .parts_of(PartKind::Attachment)
+        .map(|part| Attachment {
             name: part
+                .meta
                 .name
                 .clone()
-                .unwrap_or_else(|| format!("attachment-{}", index + 1)),
-            size: human_size(part.size),
+                .unwrap_or_else(|| format!("attachment-{}", part.position + 1)),
+            size: human_size(part.meta.size),
             thumbnail: THUMBNAIL_TYPES.contains(
-                &crate::download::served_type(part.content_type.as_deref()).essence_str(),
+                &crate::download::served_type(part.meta.content_type.as_deref()).essence_str(),
             ),
-            content_type: part.content_type.clone().unwrap_or_default(),
-            href: format!("/ui/download/{}/attachments/{index}", email.id),
+            content_type: part.meta.content_type.clone().unwrap_or_default(),
+            href: format!("/ui/download/{}/attachments/{}", email.id, part.position),
         })
         .collect()
 }
 
-/// `Ana <ana@x.org>, luis@y.org` from an address object or a list of them.
-fn addresses(value: Option<&Value>) -> String {
-    let one = |v: &Value| {
-        let name = v.get("name").and_then(Value::as_str).unwrap_or("").trim();
-        let address = v.get("email").and_then(Value::as_str).unwrap_or("").trim();
-        match (name.is_empty(), address.is_empty()) {
-            (false, false) => format!("{name} <{address}>"),
-            (true, false) => address.to_owned(),
-            _ => name.to_owned(),
-        }
-    };
-    match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(one)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(Value::String(text)) => text.clone(),
-        Some(item @ Value::Object(_)) => one(item),
-        _ => String::new(),
-    }
+/// `Ana <ana@x.org>, luis@y.org`.
+fn people<'a>(people: impl Iterator<Item = &'a Person>) -> String {
+    let labels: Vec<String> = people
+        .map(Person::label)
+        .filter(|l| !l.is_empty())
+        .collect();
+    labels.join(", ")
 }
 
 fn human_size(bytes: u64) -> String {

@@ -15,6 +15,7 @@ use utoipa::openapi::{Ref, RefOr};
 pub use normalise::Address;
 
 use crate::email::{MailboxFlags, PartKind, PartMeta, StoredEmail};
+use crate::inbound;
 
 /// `2024-11-14T12:12:45.123Z`, as the old service printed dates.
 pub fn iso_8601(at: DateTime<Utc>) -> String {
@@ -211,6 +212,7 @@ pub fn email_body(email: StoredEmail) -> EmailBody {
         .map(|_| parts(PartKind::Attachment));
     let StoredEmail {
         id,
+        provider: _,
         received_at,
         processed,
         starred,
@@ -267,9 +269,11 @@ fn part_bodies(email: &StoredEmail, kind: PartKind) -> Option<Vec<PartItem>> {
         return None;
     };
     let mut shown: Vec<PartItem> = items.iter().cloned().map(PartItem::Other).collect();
-    for (index, meta) in email.parts(kind) {
-        let url = format!("/emails/{}/{}/{index}", email.id, kind.field());
-        shown[index] = PartItem::Part(part_body(meta, url));
+    for part in inbound::parts_of(email) {
+        if part.kind == kind {
+            let url = format!("/emails/{}/{}/{}", email.id, kind.field(), part.position);
+            shown[part.position] = PartItem::Part(part_body(part.meta, url));
+        }
     }
     Some(shown)
 }

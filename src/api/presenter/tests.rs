@@ -6,6 +6,7 @@ use crate::email::EmailId;
 fn stored(document: Value) -> StoredEmail {
     StoredEmail {
         id: EmailId::generate(Utc::now()),
+        provider: Default::default(),
         received_at: Utc::now(),
         processed: false,
         starred: false,

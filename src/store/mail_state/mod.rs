@@ -127,7 +127,7 @@ macro_rules! mail_state {
                 mailbox: &str,
             ) -> Result<Option<StoredEmail>, StoreError> {
                 let sql = format!(
-                    "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+                    "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.provider, e.document \
                      FROM mailbox_emails m JOIN emails e ON e.id = m.email_id \
                      WHERE m.mailbox = $1 AND m.email_id = $2"
                 );
@@ -305,7 +305,7 @@ macro_rules! mail_state {
 
             async fn thread(&self, key: &str, limit: u32) -> Result<Vec<StoredEmail>, StoreError> {
                 let sql = format!(
-                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.document FROM emails e \
+                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.provider, e.document FROM emails e \
                      WHERE e.thread_key = $1 ORDER BY e.received_at, e.id LIMIT $2"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))
@@ -330,7 +330,7 @@ macro_rules! mail_state {
                 limit: u32,
             ) -> Result<Vec<StoredEmail>, StoreError> {
                 let sql = format!(
-                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.document FROM emails e \
+                    "SELECT e.id, e.received_at, {SUMMARY_FLAGS}, e.provider, e.document FROM emails e \
                      WHERE e.id > $1 ORDER BY e.id LIMIT $2"
                 );
                 let rows = sqlx::query(AssertSqlSafe(sql))

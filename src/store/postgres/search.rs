@@ -140,7 +140,7 @@ fn select(query: &EmailQuery) -> (QueryBuilder<Postgres>, [&'static str; 3], [&'
         // A mailbox lists through its own index, with its own flags.
         Some(mailbox) => {
             let mut sql = QueryBuilder::<Postgres>::new(format!(
-                "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+                "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.provider, e.document \
                  FROM mailbox_emails m JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
             ));
             sql.push_bind(mailbox.clone());

@@ -17,7 +17,7 @@ use super::super::blobs::{insert_chunked_postgres, is_chunked};
 use super::super::changes::{EVENT_LOCK, new_email_events};
 use super::super::{Inserted, StoreError, search_text, to_micros};
 use super::{classify, parse_id};
-use crate::email::{NewEmail, PartRef, part_refs, stored_size};
+use crate::email::{NewEmail, PartRef, stored_size};
 use crate::telemetry::{error_chain, metrics};
 
 /// Rows of one INSERT into `mailbox_emails` or `email_parts` (four parameters a row).
@@ -138,23 +138,24 @@ async fn insert_together_on(
     in_key_order.sort_by(|a, b| a.0.dedup_key.cmp(&b.0.dedup_key));
     let mut sql = QueryBuilder::<Postgres>::new(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
-         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, words, document) ",
+         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, words, provider, document) ",
     );
     sql.push_values(in_key_order, |mut row, (email, document)| {
         row.push_bind(email.id.to_string())
             .push_bind(email.dedup_key.as_str())
             .push_bind(to_micros(email.received_at))
             .push_bind(email.processed)
-            .push_bind(search_text(email.from_email.as_deref()))
-            .push_bind(search_text(email.subject.as_deref()))
+            .push_bind(search_text(email.from_email().as_deref()))
+            .push_bind(search_text(email.message.subject.as_deref()))
             .push_bind(email.search.sender.as_deref())
             .push_bind(email.search.recipients.as_deref())
             .push_bind(i64::from(email.search.attachments))
-            .push_bind(stored_size(document.len(), &email.document) as i64)
+            .push_bind(stored_size(document.len(), &email.message) as i64)
             .push_bind(email.search.thread_key.as_deref())
             .push("to_tsvector('simple', ")
             .push_bind_unseparated(email.search.words.as_str())
             .push_unseparated(")")
+            .push_bind(email.message.provider.name())
             .push_bind(*document);
     });
     sql.push(" ON CONFLICT DO NOTHING RETURNING id");
@@ -233,7 +234,9 @@ async fn insert_state_rows(
         .iter()
         .flat_map(|email| {
             let id = email.id.to_string();
-            part_refs(&email.document)
+            email
+                .message
+                .part_refs()
                 .into_iter()
                 .map(move |part| (id.clone(), part))
         })

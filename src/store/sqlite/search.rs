@@ -201,7 +201,7 @@ impl SqliteStore {
         mailbox: &str,
     ) -> Result<Vec<StoredEmail>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.document \
+            "SELECT e.id, e.received_at, {MAILBOX_FLAGS}, e.provider, e.document \
              FROM mailbox_emails m CROSS JOIN emails e ON e.id = m.email_id WHERE m.mailbox = "
         ));
         sql.push_bind(mailbox.to_owned());

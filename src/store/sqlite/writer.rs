@@ -12,7 +12,7 @@ use super::super::batch::{Job, Reply, next_batch, part_bytes};
 use super::super::blobs::{insert_chunked_sqlite, is_chunked};
 use super::super::changes::new_email_events;
 use super::super::{Inserted, StoreError, search_text, to_micros};
-use crate::email::{EmailId, NewEmail, part_refs, stored_size};
+use crate::email::{EmailId, NewEmail, stored_size};
 use crate::telemetry::{error_chain, metrics};
 
 /// Emails with at most this many part bytes share the batch's statements (their parts
@@ -136,7 +136,7 @@ async fn insert_together(
 ) -> Result<Vec<Inserted>, sqlx::Error> {
     let mut sql = QueryBuilder::<Sqlite>::new(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
-         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, document) ",
+         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, provider, document) ",
     );
     sql.push_values(
         which.iter().map(|&i| &emails[i]),
@@ -145,13 +145,14 @@ async fn insert_together(
                 .push_bind(email.dedup_key.clone())
                 .push_bind(to_micros(email.received_at))
                 .push_bind(email.processed)
-                .push_bind(search_text(email.from_email.as_deref()))
-                .push_bind(search_text(email.subject.as_deref()))
+                .push_bind(search_text(email.from_email().as_deref()))
+                .push_bind(search_text(email.message.subject.as_deref()))
                 .push_bind(email.search.sender.clone())
                 .push_bind(email.search.recipients.clone())
                 .push_bind(i64::from(email.search.attachments))
-                .push_bind(stored_size(document.len(), &email.document) as i64)
+                .push_bind(stored_size(document.len(), &email.message) as i64)
                 .push_bind(email.search.thread_key.clone())
+                .push_bind(email.message.provider.name())
                 .push_bind(document.clone());
         },
     );
@@ -220,7 +221,9 @@ async fn insert_state_rows(
         .iter()
         .flat_map(|email| {
             let id = email.id.to_string();
-            part_refs(&email.document)
+            email
+                .message
+                .part_refs()
                 .into_iter()
                 .map(move |part| (id.clone(), part))
         })
@@ -289,8 +292,8 @@ async fn insert_one(
 ) -> Result<Inserted, sqlx::Error> {
     let rowid: Option<i64> = sqlx::query_scalar(
         "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded,
-             sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, document)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, provider, document)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
          RETURNING rowid",
     )
@@ -298,13 +301,14 @@ async fn insert_one(
     .bind(&email.dedup_key)
     .bind(to_micros(email.received_at))
     .bind(email.processed)
-    .bind(search_text(email.from_email.as_deref()))
-    .bind(search_text(email.subject.as_deref()))
+    .bind(search_text(email.from_email().as_deref()))
+    .bind(search_text(email.message.subject.as_deref()))
     .bind(email.search.sender.clone())
     .bind(email.search.recipients.clone())
     .bind(i64::from(email.search.attachments))
-    .bind(stored_size(document.len(), &email.document) as i64)
+    .bind(stored_size(document.len(), &email.message) as i64)
     .bind(email.search.thread_key.clone())
+    .bind(email.message.provider.name())
     .bind(document.to_owned())
     .fetch_optional(&mut *conn)
     .await?;

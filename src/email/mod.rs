@@ -1,4 +1,9 @@
-//! The canonical mail model shared by every room: ids, stored emails and their parts.
+//! The canonical mail model shared by every room: ids, messages, stored emails and
+//! their parts, mailboxes and flags.
+
+mod message;
+
+pub use message::{Message, Part, Person, Provider, angle_address};
 
 use std::fmt;
 use std::str::FromStr;
@@ -114,15 +119,15 @@ pub struct NewEmail {
     pub dedup_key: String,
     pub received_at: DateTime<Utc>,
     pub processed: bool,
-    /// Lower-cased sender address, for the `from_email` filter.
-    pub from_email: Option<String>,
-    pub subject: Option<String>,
+    /// What was delivered, provider-neutral: what every column is computed from.
+    pub message: Message,
     /// The mailboxes it is filed in (`mailbox_address` forms, no duplicates): every
     /// recipient as parsed, narrowed to the `DOMINIO` domains by `keep_mailboxes_in`.
     pub mailboxes: Vec<String>,
     /// What search reads besides the subject.
     pub search: SearchColumns,
-    /// Every payload field except the parts' base64 content (parts hold `PartMeta`).
+    /// The original payload in its provider's format, with nothing lost except the
+    /// parts' bytes, which `blobs` hold (parts carry `PartMeta` instead).
     pub document: Map<String, Value>,
     /// Decoded part bytes keyed by BLAKE3 (hex), each stored once.
     pub blobs: Vec<(String, Vec<u8>)>,
@@ -139,28 +144,27 @@ pub struct SearchColumns {
     pub recipients: Option<String>,
     /// Parts of the `attachments` list (inlines do not count), for `has:attachment`.
     pub attachments: u32,
-    /// The conversation: a digest of its first Message-ID (see `search_fields`); emails
+    /// The conversation: a digest of its first Message-ID (`Message::thread_key`); emails
     /// that share it are one thread. `None` when the email names no Message-ID at all.
     pub thread_key: Option<String>,
 }
 
 /// The stored size of an email, for `larger:` and `smaller:`: its document as JSON and
 /// the bytes of its distinct parts.
-pub fn stored_size(document_json_bytes: usize, document: &Map<String, Value>) -> u64 {
-    let mut seen = std::collections::HashSet::new();
-    let parts: u64 = [PartKind::Attachment, PartKind::Inline]
-        .into_iter()
-        .flat_map(|kind| parts_of(document, kind))
-        .filter(|(_, part)| seen.insert(part.blake3.clone()))
-        .map(|(_, part)| part.size)
-        .sum();
-    document_json_bytes as u64 + parts
+pub fn stored_size(document_json_bytes: usize, message: &Message) -> u64 {
+    document_json_bytes as u64 + message.parts_size()
 }
 
 impl NewEmail {
     /// Keeps the mailboxes whose domain is one of `domains` (all of them when empty).
     pub fn keep_mailboxes_in(&mut self, domains: &[String]) {
         self.mailboxes = mailboxes_in(std::mem::take(&mut self.mailboxes), domains);
+    }
+
+    /// The sender's address, lower-cased, for the `from_email` filter.
+    pub fn from_email(&self) -> Option<String> {
+        let address = self.message.from.as_ref()?.address.as_deref()?;
+        Some(address.to_lowercase())
     }
 }
 
@@ -170,10 +174,14 @@ impl NewEmail {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEmail {
     pub id: EmailId,
+    /// The format of `document`.
+    pub provider: Provider,
     pub received_at: DateTime<Utc>,
     pub processed: bool,
     pub starred: bool,
     pub trashed: bool,
+    /// The original payload as stored (see `NewEmail::document`); `inbound::message_of`
+    /// reads it.
     pub document: Map<String, Value>,
 }
 
@@ -247,44 +255,6 @@ pub struct PartRef {
     pub blake3: String,
 }
 
-/// Every part of a document (attachments, then inlines), as `email_parts` rows.
-pub fn part_refs(document: &Map<String, Value>) -> Vec<PartRef> {
-    [PartKind::Attachment, PartKind::Inline]
-        .into_iter()
-        .flat_map(|kind| {
-            parts_of(document, kind).map(move |(position, part)| PartRef {
-                kind,
-                position,
-                blake3: part.blake3,
-            })
-        })
-        .collect()
-}
-
-/// The parts of one kind in a document, each with its position in the list.
-fn parts_of(
-    document: &Map<String, Value>,
-    kind: PartKind,
-) -> impl Iterator<Item = (usize, PartMeta)> + '_ {
-    let items = match document.get(kind.field()) {
-        Some(Value::Array(items)) => items.as_slice(),
-        _ => &[],
-    };
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, item)| Some((index, PartMeta::deserialize(item).ok()?)))
-}
-
-impl StoredEmail {
-    /// The parts of one kind, each with its position in the list (from 0): the index
-    /// routes and the URLs the API presents both come from here, so an item that is
-    /// not a part (kept as delivered) has no entry and never shifts the others.
-    pub fn parts(&self, kind: PartKind) -> impl Iterator<Item = (usize, PartMeta)> + '_ {
-        parts_of(&self.document, kind)
-    }
-}
-
 /// The form in which subjects and senders are stored for search, and queries compared:
 /// case-folded, without U+0000 (which PostgreSQL text cannot hold).
 pub fn search_key(text: &str) -> String {
@@ -332,47 +302,6 @@ mod tests {
     #[test]
     fn search_keys_are_folded_and_free_of_nul() {
         assert_eq!(search_key("ÀB\0c"), "àbc");
-    }
-
-    #[test]
-    fn parts_stored_with_a_sha256_address_still_resolve() {
-        let stored = StoredEmail {
-            id: EmailId::generate(Utc::now()),
-            received_at: Utc::now(),
-            processed: false,
-            starred: false,
-            trashed: false,
-            document: serde_json::json!({
-                "attachments": [{"name": "a.pdf", "size": 3, "sha256": "ab12"}]
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-        };
-        let parts: Vec<_> = stored.parts(PartKind::Attachment).collect();
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].1.blake3, "ab12");
-    }
-
-    #[test]
-    fn items_that_are_not_parts_keep_the_positions_of_the_others() {
-        let stored = StoredEmail {
-            id: EmailId::generate(Utc::now()),
-            received_at: Utc::now(),
-            processed: false,
-            starred: false,
-            trashed: false,
-            document: serde_json::json!({
-                "attachments": [1, {"name": "b.txt", "size": 1, "blake3": "cd34"}]
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-        };
-        let parts: Vec<_> = stored.parts(PartKind::Attachment).collect();
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].0, 1);
-        assert_eq!(parts[0].1.name.as_deref(), Some("b.txt"));
     }
 
     #[test]

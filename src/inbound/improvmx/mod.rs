@@ -14,9 +14,12 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+mod message;
+
 use super::raw_parts::{Budget, Content, RawPart, RawParts, parts_seed, value_seed};
 pub use super::raw_parts::{Exceeded, PayloadLimits};
-use crate::email::{EmailId, NewEmail, PartKind, PartMeta, mailbox_address, mailboxes_in};
+use crate::email::{EmailId, Message, NewEmail, PartKind, PartMeta};
+pub use message::{message, parts};
 
 /// Keys the store owns; a payload that carries them keeps them under a `payload_` prefix.
 pub(super) const RESERVED_KEYS: [&str; 6] = [
@@ -84,22 +87,17 @@ pub fn parse_within(
             document.insert(kind.field().to_owned(), decode_parts(raw, &mut blobs));
         }
     }
-    let blobs = blobs.list;
-
+    let message = message(&document);
     Ok(NewEmail {
         id: EmailId::generate(received_at),
-        dedup_key: dedup_key(&document),
+        dedup_key: dedup_key(&document, &message),
         received_at,
         processed: false,
-        from_email: sender_address(document.get("from")).map(|a| a.to_lowercase()),
-        subject: document
-            .get("subject")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        mailboxes: mailboxes(&document),
-        search: super::search_fields::search_columns(&document),
+        mailboxes: message.mailboxes(),
+        search: super::search_fields::search_columns(&message),
+        message,
         document,
-        blobs,
+        blobs: blobs.list,
     })
 }
 
@@ -262,39 +260,29 @@ pub fn decode_base64_leniently(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// The sender's address from `from`: `{"email": …}` or a bare `"Name <addr>"` string.
-fn sender_address(from: Option<&Value>) -> Option<&str> {
-    match from? {
-        Value::Object(fields) => fields.get("email")?.as_str(),
-        Value::String(text) => Some(angle_address(text)),
-        _ => None,
-    }
-}
-
-fn angle_address(text: &str) -> &str {
-    match (text.rfind('<'), text.rfind('>')) {
-        (Some(start), Some(end)) if start < end => text[start + 1..end].trim(),
-        _ => text.trim(),
-    }
-}
-
 /// Message-ID + recipients + a hash of the content.
 ///
 /// A sender-chosen Message-ID alone never makes two emails the same: the content
 /// hash covers every stored field (part bytes by their BLAKE3) except ImprovMX's
 /// delivery `timestamp`, which is not part of the email.
-fn dedup_key(document: &Map<String, Value>) -> String {
+fn dedup_key(document: &Map<String, Value>, message: &Message) -> String {
     // serde_json's default map is ordered by key, so this serialization is canonical.
     let mut content_hash = blake3::Hasher::new();
     serde_json::to_writer(&mut content_hash, &WithoutTimestamp(document))
         .expect("a JSON map serializes");
-    let message_id = document
-        .get("message-id")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or_default();
-    let recipients = recipient_addresses(document.get("to")).join(",");
-    key_of(message_id, &recipients, content_hash.finalize().as_bytes())
+    let message_id = message.message_id.as_deref().map(str::trim);
+    key_of(
+        message_id.unwrap_or_default(),
+        &recipients(message),
+        content_hash.finalize().as_bytes(),
+    )
+}
+
+/// The `to` addresses, lower-cased (not trimmed, as the key has always had them).
+fn recipients(message: &Message) -> String {
+    let addresses = message.to.iter().filter_map(|p| p.address.as_deref());
+    let folded: Vec<String> = addresses.map(str::to_lowercase).collect();
+    folded.join(",")
 }
 
 /// The dedup key from its three components; versioned, so a later scheme never collides.
@@ -315,40 +303,6 @@ struct WithoutTimestamp<'a>(&'a Map<String, Value>);
 impl serde::Serialize for WithoutTimestamp<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.0.iter().filter(|(key, _)| *key != "timestamp"))
-    }
-}
-
-/// Header fields that name the recipient the forwarder delivered to.
-const DELIVERY_HEADERS: [&str; 2] = ["delivered-to", "x-original-to"];
-
-/// The mailboxes of every recipient a payload names: `to`, `cc`, the envelope recipient
-/// (`envelope.recipient`, when given) and the `Delivered-To`/`X-Original-To` headers,
-/// each as `email::mailbox_address` makes it; before any narrowing to `DOMINIO`.
-pub fn mailboxes(document: &Map<String, Value>) -> Vec<String> {
-    let mut addresses = recipient_addresses(document.get("to"));
-    addresses.extend(recipient_addresses(document.get("cc")));
-    let envelope = document.get("envelope").and_then(|e| e.get("recipient"));
-    addresses.extend(recipient_addresses(envelope));
-    if let Some(Value::Object(headers)) = document.get("headers") {
-        for (name, value) in headers {
-            if DELIVERY_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                addresses.extend(recipient_addresses(Some(value)));
-            }
-        }
-    }
-    let mailboxes = addresses
-        .iter()
-        .filter_map(|a| mailbox_address(a))
-        .collect();
-    mailboxes_in(mailboxes, &[])
-}
-
-fn recipient_addresses(to: Option<&Value>) -> Vec<String> {
-    let one = |value: &Value| sender_address(Some(value)).map(str::to_lowercase);
-    match to {
-        Some(Value::Array(items)) => items.iter().filter_map(one).collect(),
-        Some(other) => one(other).into_iter().collect(),
-        None => Vec::new(),
     }
 }
 
@@ -431,9 +385,10 @@ mod tests {
         let object = parse(br#"{"from":{"email":"Ana@Example.ORG"}}"#, at()).unwrap();
         let string = parse(br#"{"from":"Ana <ana@example.org>"}"#, at()).unwrap();
         let missing = parse(br#"{"from":null}"#, at()).unwrap();
-        assert_eq!(object.from_email.as_deref(), Some("ana@example.org"));
-        assert_eq!(string.from_email.as_deref(), Some("ana@example.org"));
-        assert_eq!(missing.from_email, None);
+        let sender = |email: &NewEmail| email.message.sender_address();
+        assert_eq!(sender(&object).as_deref(), Some("ana@example.org"));
+        assert_eq!(sender(&string).as_deref(), Some("ana@example.org"));
+        assert_eq!(sender(&missing), None);
     }
 
     #[test]
@@ -508,9 +463,23 @@ mod tests {
             .and_then(Value::as_str)
             .map(str::trim)
             .unwrap_or_default();
-        let recipients = recipient_addresses(document.get("to")).join(",");
-        let key = key_of(message_id, &recipients, content_hash.as_bytes());
+        let recipients: Vec<String> = match document.get("to") {
+            Some(Value::Array(items)) => items.iter().filter_map(reference_address).collect(),
+            Some(other) => reference_address(other).into_iter().collect(),
+            None => Vec::new(),
+        };
+        let key = key_of(message_id, &recipients.join(","), content_hash.as_bytes());
         Some((document, key, blobs))
+    }
+
+    /// The address of a `to` item as the reference read it.
+    fn reference_address(value: &Value) -> Option<String> {
+        let address = match value {
+            Value::Object(fields) => fields.get("email")?.as_str()?,
+            Value::String(text) => crate::email::angle_address(text),
+            _ => return None,
+        };
+        Some(address.to_lowercase())
     }
 
     fn assert_matches_reference(body: &[u8]) {
