@@ -61,8 +61,17 @@ start_work() {
     export API_KEY=bench-api-key-0123456789abcdef
     export RATE_LIMIT_WEBHOOK=off RATE_LIMIT_GLOBAL=off RATE_LIMIT_LIST=off RATE_LIMIT_GET=off RATE_LIMIT_ATTACHMENT=off
     "$BIN/examples/bench_tool" payloads "$WORK/payloads" | sed 's/^/payload /'
-    ENGINES=sqlite
-    [[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
+    pick_engines
+}
+
+# pick_engines: ENGINES as given, else SQLite, and PostgreSQL when BENCH_POSTGRES_URL is
+# set. (An `if`, not `[[ … ]] && …`: as a function's last command, a false test would
+# end the script under `set -e`.)
+pick_engines() {
+    if [[ -z ${ENGINES:-} ]]; then
+        ENGINES=sqlite
+        if [[ -n ${BENCH_POSTGRES_URL:-} ]]; then ENGINES="sqlite postgres"; fi
+    fi
 }
 
 cleanup() {

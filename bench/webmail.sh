@@ -133,10 +133,7 @@ percentile() {  # P VALUES… → nearest-rank percentile
     printf '%s\n' "$@" | sort -n | awk -v p="$p" '{a[NR] = $1} END {i = int((p * NR + 99) / 100); print a[i < 1 ? 1 : i]}'
 }
 
-if [[ -z ${ENGINES:-} ]]; then
-    ENGINES=sqlite
-    [[ -n ${BENCH_POSTGRES_URL:-} ]] && ENGINES="sqlite postgres"
-fi
+pick_engines
 declare -A ROWS LABEL
 declare -A TARGET=([list/sqlite]=15 [list/postgres]=25)
 NAMES=(list deep unread all all_deep all_unread view body)
