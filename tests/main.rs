@@ -31,6 +31,7 @@ mod mailbox_counts;
 mod multi_instance;
 mod outbox_delivery;
 mod outbox_store;
+mod postgres_storage;
 mod read_api;
 mod retention;
 mod search;
