@@ -3,6 +3,7 @@
 //! `Query` (every term must match), and each store engine compiles that into its own
 //! SQL. It imports nothing above it.
 
+mod html;
 mod parser;
 pub mod text;
 mod words;

@@ -4,14 +4,10 @@
 //! single space. Stored as ` w1 w2 … ` (spaces on both ends), so a word or phrase of
 //! an email not yet in the full-text index is found as ` word ` with a substring test.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
-
+pub use super::html::{html_text, mail_html_text};
 pub use super::words::{for_each_word, words};
 
 /// At most this many bytes of words are indexed per email (DESIGN §7).
@@ -23,12 +19,6 @@ pub const MAX_INDEXED_BYTES: usize = 1 << 20;
 /// by `MAX_INDEXED_BYTES` first.
 const MAX_VECTOR_BYTES: usize = 900_000;
 const MAX_POSITIONS: u16 = 256;
-
-/// Tags that do not break a word when they split it (`vi<span>ag</span>ra`).
-const MAIL_INLINE_TAGS: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd", "mark", "q", "s",
-    "small", "span", "strong", "sub", "sup", "u", "wbr",
-];
 
 /// The indexed words of an email's searchable fields, as ` w1 w2 … `, within the caps.
 /// Words are lent, not allocated; a distinct word is copied once, as its count's key.
@@ -67,54 +57,6 @@ pub fn indexed_words<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     out
 }
 
-/// The text a reader sees of an email's HTML: scripts and styles dropped with their
-/// content (by ammonia), entities decoded, blocks separated.
-pub fn mail_html_text(html: &str) -> String {
-    let bare = ammonia::clean(html);
-    html_text(&bare, MAIL_INLINE_TAGS)
-}
-
-/// The text of an HTML fragment, by html5ever's tokenizer (so entities decode as a
-/// browser decodes them); a tag not in `inline_tags` breaks the text with a newline.
-/// Meant for ammonia's output: no script or style is left whose content would be taken
-/// for text.
-pub fn html_text(html: &str, inline_tags: &'static [&'static str]) -> String {
-    let queue = BufferQueue::default();
-    queue.push_back(html.into());
-    let sink = TextSink {
-        text: RefCell::default(),
-        inline_tags,
-    };
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    let _ = tokenizer.feed(&queue);
-    tokenizer.end();
-    tokenizer.sink.text.take()
-}
-
-struct TextSink {
-    text: RefCell<String>,
-    inline_tags: &'static [&'static str],
-}
-
-impl TokenSink for TextSink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut text = self.text.borrow_mut();
-        match token {
-            Token::CharacterTokens(chars) => text.push_str(&chars),
-            Token::TagToken(tag)
-                if !self.inline_tags.contains(&&*tag.name)
-                    && (tag.kind == TagKind::StartTag || tag.name != *"br") =>
-            {
-                text.push('\n');
-            }
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,13 +77,5 @@ mod tests {
         let text = indexed_words([distinct.as_str()]);
         let estimate: usize = text.split_whitespace().map(|w| w.len() + 8).sum();
         assert!(estimate <= MAX_VECTOR_BYTES);
-    }
-
-    #[test]
-    fn html_is_read_as_text_without_scripts_and_with_entities_decoded() {
-        let text = mail_html_text(
-            "<style>p{}</style><p>cl&#105;ck vi<span>ag</span>ra</p><script>secret()</script><div>next</div>",
-        );
-        assert_eq!(words(&text), ["click", "viagra", "next"]);
     }
 }
