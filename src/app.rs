@@ -135,9 +135,10 @@ impl Application {
             self.state.settings.retention.clone(),
         ));
         let shared_limits = self.state.security.shared.clone();
+        let max_clients = self.state.settings.security.max_clients;
         let limits_sweep = shared_limits
             .clone()
-            .map(|s| tokio::spawn(s.sweep_forever()));
+            .map(|s| tokio::spawn(s.sweep_forever(max_clients)));
         let http = self.state.settings.http.clone();
         let shutdown = shutdown.shared();
         let metrics = self.metrics.map(|listener| {

@@ -306,14 +306,65 @@ pg_test!(the_sweep_drops_only_what_has_expired, {
             .unwrap();
     }
     assert_eq!(limits.rows().await.unwrap(), (2, 2));
-    assert_eq!(limits.sweep(at(start, 999)).await.unwrap(), 0);
+    assert_eq!(limits.sweep(at(start, 999), 100).await.unwrap(), 0);
     // The second ended: `docs` goes, `global` keeps its hour.
-    assert_eq!(limits.sweep(at(start, 1000)).await.unwrap(), 1);
+    assert_eq!(limits.sweep(at(start, 1000), 100).await.unwrap(), 1);
     // Failures end with their window, a lockout with itself.
-    assert_eq!(limits.sweep(at(start, 300_000)).await.unwrap(), 1);
+    assert_eq!(limits.sweep(at(start, 300_000), 100).await.unwrap(), 1);
     assert_eq!(limits.rows().await.unwrap(), (1, 1));
-    assert_eq!(limits.sweep(at(start, 3_600_000)).await.unwrap(), 2);
+    assert_eq!(limits.sweep(at(start, 3_600_000), 100).await.unwrap(), 2);
     assert_eq!(limits.rows().await.unwrap(), (0, 0));
+});
+
+pg_test!(the_sweep_keeps_the_latest_clients_within_the_cap, {
+    let (limits, _db) = open().await;
+    let start = now();
+    // Five clients of one policy, seen a second apart, and one of another policy; and
+    // three clients' failures.
+    for second in 0..5 {
+        let client = format!("192.0.2.{second}");
+        let at = at(start, second * 1000);
+        let rule = rules(&[(60, 5)]);
+        limits
+            .count_request("docs", &client, &rule, at)
+            .await
+            .unwrap();
+    }
+    let rule = rules(&[(60, 5)]);
+    limits
+        .count_request("list", "192.0.2.9", &rule, start)
+        .await
+        .unwrap();
+    for second in 0..3 {
+        let client = format!("198.51.100.{second}");
+        let at = at(start, second * 1000);
+        limits
+            .record_failure("api", &client, LOCKOUT, at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(limits.rows().await.unwrap(), (6, 3));
+    // Nothing has expired; the cap of 2 per policy and scope drops the oldest clients.
+    assert_eq!(limits.sweep(start, 2).await.unwrap(), 3 + 1);
+    assert_eq!(limits.rows().await.unwrap(), (3, 2));
+    let kept = rules(&[(60, 5)]);
+    let later = at(start, 5000);
+    let newest = limits
+        .count_request("docs", "192.0.2.4", &kept, later)
+        .await;
+    assert_eq!(
+        newest.unwrap().windows[0].count,
+        2,
+        "the newest client is remembered"
+    );
+    let oldest = limits
+        .count_request("docs", "192.0.2.0", &kept, later)
+        .await;
+    assert_eq!(
+        oldest.unwrap().windows[0].count,
+        1,
+        "the oldest was forgotten"
+    );
 });
 
 #[tokio::test]

@@ -87,13 +87,14 @@ impl SharedState {
         until.is_some_and(|t| t > Instant::now())
     }
 
-    /// Deletes expired rows every minute, until aborted. Every instance does it;
-    /// concurrent deletes of the same rows are harmless.
-    pub async fn sweep_forever(self) {
+    /// Deletes expired rows, and clients beyond `max_clients` per limit, every minute,
+    /// until aborted. Every instance does it; concurrent deletes of the same rows are
+    /// harmless.
+    pub async fn sweep_forever(self, max_clients: usize) {
         let mut every = tokio::time::interval(SWEEP_EVERY);
         loop {
             every.tick().await;
-            if let Err(error) = self.store.sweep(Utc::now()).await {
+            if let Err(error) = self.store.sweep(Utc::now(), max_clients).await {
                 tracing::debug!(error = %error_chain(&error), "sweeping the shared rate limits failed");
             }
         }

@@ -226,13 +226,29 @@ impl SharedLimits {
         Ok(())
     }
 
-    /// Deletes the rows with nothing left to remember at `now`; answers how many.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// Deletes the rows with nothing left to remember at `now`, then, of each policy or
+    /// scope, the clients beyond the `max_clients` whose rows last the longest (the least
+    /// recently seen go first, as from memory); answers how many rows went.
+    pub async fn sweep(&self, now: DateTime<Utc>, max_clients: usize) -> Result<u64, StoreError> {
         let mut dropped = 0;
-        for table in ["rate_limit_windows", "lockouts"] {
-            let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        for (table, group) in [("rate_limit_windows", "policy"), ("lockouts", "scope")] {
+            let expired = format!("DELETE FROM {table} WHERE expires_at <= $1");
+            let excess = format!(
+                "DELETE FROM {table} t USING ( \
+                     SELECT {group}, client FROM ( \
+                         SELECT {group}, client, row_number() OVER ( \
+                             PARTITION BY {group} ORDER BY expires_at DESC) AS newest \
+                         FROM {table}) ranked \
+                     WHERE newest > $1) beyond \
+                 WHERE t.{group} = beyond.{group} AND t.client = beyond.client"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(expired))
                 .bind(to_micros(now))
+                .execute(&self.pool)
+                .await?;
+            dropped += done.rows_affected();
+            let done = sqlx::query(sqlx::AssertSqlSafe(excess))
+                .bind(i64::try_from(max_clients).unwrap_or(i64::MAX))
                 .execute(&self.pool)
                 .await?;
             dropped += done.rows_affected();
