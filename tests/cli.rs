@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::Duration;
 
-use common::process::{self, mailroom, terminate};
+use common::process::{self, mailroom, send_sigterm, terminate};
 
 #[test]
 fn help_lists_the_commands_and_the_main_variables() {
@@ -87,7 +87,7 @@ fn sigterm_lets_an_in_flight_delivery_finish_and_store() {
     .unwrap();
     stream.write_all(&body[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    terminate(&child);
+    send_sigterm(&child);
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(&body[10..]).unwrap();
     let mut response = String::new();
@@ -134,6 +134,6 @@ fn sigterm_lets_an_in_flight_delivery_finish_and_store() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.contains("in flight during shutdown"), "{response}");
-    terminate(&child);
+    terminate(&mut child);
     assert!(child.wait().unwrap().success());
 }

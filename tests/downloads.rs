@@ -104,7 +104,7 @@ async fn parallel_large_downloads_keep_the_server_small(engine: Engine) {
         .env("API_KEY", API_KEY)
         .env("DATABASE_URL", &database.url)
         .env("RATE_LIMIT_ATTACHMENT", "off");
-    let (child, port) = serve(command);
+    let (mut child, port) = serve(command);
     let url = format!("http://127.0.0.1:{port}/emails/{id}/attachments/0");
     let client = reqwest::Client::new();
     let downloads = (0..10).map(|_| async {
@@ -120,7 +120,7 @@ async fn parallel_large_downloads_keep_the_server_small(engine: Engine) {
         assert_eq!(got, hash, "every download is whole and right");
     }
     let peak_mib = status_kib(&child, "VmHWM") / 1024;
-    terminate(&child);
+    terminate(&mut child);
     eprintln!(
         "{}: peak RSS {peak_mib} MiB after 10 parallel 50 MB downloads",
         engine.name()

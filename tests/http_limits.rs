@@ -141,7 +141,7 @@ fn hostile_bodies_and_huge_emails_keep_the_servers_memory_bounded() {
         .env("RATE_LIMIT_LIST", "off")
         .env("RATE_LIMIT_GET", "off")
         .env("RATE_LIMIT_GLOBAL", "off");
-    let (child, port) = serve(command);
+    let (mut child, port) = serve(command);
     let base = format!("http://127.0.0.1:{port}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -195,7 +195,7 @@ fn hostile_bodies_and_huge_emails_keep_the_servers_memory_bounded() {
         assert_eq!(whole["email"]["text"].as_str().unwrap().len(), 8_000_000);
     });
     let peak_mib = status_kib(&child, "VmHWM") / 1024;
-    terminate(&child);
+    terminate(&mut child);
     // The bodies in flight peak near 100 MB; before the caps this reached gigabytes.
     assert!(peak_mib < 400, "peak RSS {peak_mib} MiB");
 }

@@ -76,6 +76,6 @@ fn the_database_its_wal_and_shm_and_the_key_are_created_mode_0600() {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }
 
-    terminate(&child);
+    terminate(&mut child);
     assert!(child.wait().unwrap().success());
 }

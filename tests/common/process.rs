@@ -65,13 +65,31 @@ fn answers(port: u16) -> bool {
         && &head == b"HTTP/1.1 200"
 }
 
-/// Asks the server to stop, as systemd does.
-pub fn terminate(child: &Child) {
+/// Sends SIGTERM, as systemd does to stop a service, and returns at once.
+pub fn send_sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// How long a server may take to stop after SIGTERM (systemd's default is 90 s).
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// Asks the server to stop, as systemd does, and waits until it has: a test must not
+/// leave it running (it would outlive the test and its database), and a server that
+/// ignores SIGTERM fails the test.
+pub fn terminate(child: &mut Child) {
+    send_sigterm(child);
+    let deadline = Instant::now() + STOP_WITHIN;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop within {STOP_WITHIN:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A line of `/proc/<pid>/status` in KiB: `VmHWM` is the peak resident size.
