@@ -6,6 +6,7 @@
 use chrono::{NaiveDate, NaiveTime};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
+use super::postgres::vector::phrase_query_literal;
 use crate::email::{mailbox_address, search_key};
 use crate::search::text::words;
 use crate::search::{Condition, Flag, Query};
@@ -156,13 +157,14 @@ fn postgres_words(
     phrase: String,
 ) {
     let t = columns.table;
-    let test = format!("{t}.words @@ phraseto_tsquery('simple', ");
+    let test = format!("{t}.words @@ ");
+    let query = phrase_query_literal(&phrase);
     if negated {
         sql.push(format_args!("coalesce({test}"))
-            .push_bind(phrase)
-            .push("), false)");
+            .push_bind(query)
+            .push("::tsquery, false)");
     } else {
-        sql.push(test).push_bind(phrase).push(")");
+        sql.push(test).push_bind(query).push("::tsquery");
     }
 }
 

@@ -4,6 +4,7 @@
 use sqlx::{PgConnection, SqliteConnection};
 
 use super::Filed;
+use crate::store::postgres::vector::vector_literal;
 
 /// The flag columns `stored_email` reads, for a query on `emails e`.
 pub(in crate::store) const SUMMARY_FLAGS: &str = "e.processed, e.starred, e.trashed";
@@ -139,12 +140,10 @@ pub(super) async fn file_search_postgres(
 ) -> Result<(), sqlx::Error> {
     let id = email.id.to_string();
     file_search_columns!(&mut *conn, &id, email);
-    sqlx::query(
-        "UPDATE emails SET words = to_tsvector('simple', $2) WHERE id = $1 AND words IS NULL",
-    )
-    .bind(&id)
-    .bind(&email.search.words)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("UPDATE emails SET words = $2::tsvector WHERE id = $1 AND words IS NULL")
+        .bind(&id)
+        .bind(vector_literal(&email.search.words))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod outbox;
 mod search;
+pub(super) mod vector;
 mod writer;
 
 pub use outbox::PostgresOutbox;

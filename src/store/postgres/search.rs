@@ -11,6 +11,7 @@
 use sqlx::{Postgres, QueryBuilder};
 
 use super::PostgresStore;
+use super::vector::phrase_query_literal;
 use crate::email::StoredEmail;
 use crate::store::mail_state::MAILBOX_FLAGS;
 use crate::store::search_sql::{Columns, push_postgres_search, wanted_phrases};
@@ -92,13 +93,12 @@ impl PostgresStore {
             sqlx::query("SET LOCAL enable_seqscan = off")
                 .execute(&mut *tx)
                 .await?;
-            let ids: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM emails WHERE words @@ phraseto_tsquery('simple', $1) LIMIT $2",
-            )
-            .bind(phrase)
-            .bind(RARE_MATCHES)
-            .fetch_all(&mut *tx)
-            .await?;
+            let ids: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM emails WHERE words @@ $1::tsquery LIMIT $2")
+                    .bind(phrase_query_literal(&phrase))
+                    .bind(RARE_MATCHES)
+                    .fetch_all(&mut *tx)
+                    .await?;
             tx.commit().await?;
             let rarer = rarest.as_ref().is_none_or(|r| ids.len() < r.len());
             if (ids.len() as i64) < RARE_MATCHES && rarer {
@@ -123,7 +123,7 @@ impl PostgresStore {
              JOIN pg_class c ON c.oid = 'emails'::regclass \
              WHERE s.schemaname = current_schema() AND s.tablename = 'emails' \
                AND s.attname = 'words' \
-               AND f.lexeme = ANY(tsvector_to_array(to_tsvector('simple', $1)))",
+               AND f.lexeme = $1",
         )
         .bind(phrase)
         .fetch_optional(&self.pool)

@@ -16,6 +16,7 @@ use super::super::batch::{Job, Queue, Reply, next_batch};
 use super::super::blobs::{insert_chunked_postgres, is_chunked};
 use super::super::changes::{EVENT_LOCK, new_email_events};
 use super::super::{Inserted, StoreError, search_text, to_micros};
+use super::vector::vector_literal;
 use super::{classify, parse_id};
 use crate::email::{NewEmail, PartRef, stored_size};
 use crate::telemetry::{error_chain, metrics};
@@ -152,9 +153,8 @@ async fn insert_together_on(
             .push_bind(i64::from(email.search.attachments))
             .push_bind(stored_size(document.len(), &email.message) as i64)
             .push_bind(email.search.thread_key.as_deref())
-            .push("to_tsvector('simple', ")
-            .push_bind_unseparated(email.search.words.as_str())
-            .push_unseparated(")")
+            .push_bind(vector_literal(&email.search.words))
+            .push_unseparated("::tsvector")
             .push_bind(email.message.provider.name())
             .push_bind(*document);
     });
