@@ -106,7 +106,12 @@ async fn page(store: &dyn Store, q: &str, limit: u32, skip: u64) -> Vec<EmailId>
         search: Some(search::parse(q).unwrap()),
         ..EmailQuery::default()
     };
-    let emails = store.list_emails(&query).await;
+    ids(store, &query).await
+}
+
+/// The ids of the page `query` asks for, in its order.
+async fn ids(store: &dyn Store, query: &EmailQuery) -> Vec<EmailId> {
+    let emails = store.list_emails(query).await;
     emails.unwrap().into_iter().map(|email| email.id).collect()
 }
 
@@ -227,14 +232,7 @@ async fn unread_from_a_sender_inside_and_outside_a_mailbox(engine: Engine) {
             search: Some(search::parse("is:unread from:ana").unwrap()),
             ..EmailQuery::default()
         };
-        let found: Vec<EmailId> = store
-            .list_emails(&query)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|email| email.id)
-            .collect();
-        assert_eq!(found, expected, "in {mailbox}");
+        assert_eq!(ids(store.as_ref(), &query).await, expected, "in {mailbox}");
     }
     store.close().await;
 }

@@ -102,11 +102,11 @@ impl Message {
 
     /// A header's first value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let mut matching = self
+        let found = self
             .headers
             .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name));
-        matching.next().map(|(_, value)| value.as_str())
+            .find(|(key, _)| key.eq_ignore_ascii_case(name));
+        found.map(|(_, value)| value.as_str())
     }
 
     /// The sender's address, trimmed and lower-cased.

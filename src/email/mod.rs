@@ -161,7 +161,8 @@ impl NewEmail {
         self.mailboxes = mailboxes_in(std::mem::take(&mut self.mailboxes), domains);
     }
 
-    /// The sender's address, lower-cased, for the `from_email` filter.
+    /// The sender's address, lower-cased but not trimmed, for the `from_email` column,
+    /// as it has always been stored (`Message::sender_address` also trims).
     pub fn from_email(&self) -> Option<String> {
         let address = self.message.from.as_ref()?.address.as_deref()?;
         Some(address.to_lowercase())

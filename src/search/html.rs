@@ -3,8 +3,8 @@
 //!
 //! `mail_html_text` reads an email's HTML in one pass. It once ran `ammonia::clean`
 //! first (a parse into a tree and a serialisation) and then the tokenizer over the
-//! result: two parses of every email's HTML, the larger part of ingesting typical mail.
-//! Now the tokenizer itself switches to raw text where a browser does, drops the content
+//! result: two parses of every email's HTML, and a tree of it in memory. Now the
+//! tokenizer itself switches to raw text where a browser does, drops the content
 //! of `script` and `style`, and breaks the text only at the tags ammonia kept; a
 //! differential test holds it to the old two-pass reading.
 

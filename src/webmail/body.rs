@@ -17,7 +17,7 @@ use super::error::WebmailError;
 use super::sanitize::{self, PART_PATH_PREFIX};
 use super::signing::Signature;
 use super::state::WebmailState;
-use crate::email::{EmailId, PartKind, StoredEmail};
+use crate::email::{EmailId, Message, PartKind};
 use crate::inbound;
 
 /// The frame's policy: no script at all, inline styles, and images only from our own
@@ -74,8 +74,9 @@ async fn body(
         return Err(WebmailError::BadSignature);
     }
     let email = state.store.email(id).await?.ok_or(WebmailError::NotFound)?;
-    let html = inbound::message_of(&email).html.unwrap_or_default();
-    let cleaned = sanitize::clean(&html, inline_urls(&state, &email, signature.u));
+    let message = inbound::message_of(&email);
+    let inlines = inline_urls(&state, email.id, &message, signature.u);
+    let cleaned = sanitize::clean(message.html.as_deref().unwrap_or(""), inlines);
     let csp = if images {
         BODY_CSP_WITH_IMAGES
     } else {
@@ -104,20 +105,20 @@ fn frame_document(cleaned: &str) -> String {
 }
 
 /// Each inline part's normalised `cid` → its signed URL, for the user the body was signed for.
-fn inline_urls(state: &WebmailState, email: &StoredEmail, user: i64) -> HashMap<String, String> {
+fn inline_urls(
+    state: &WebmailState,
+    id: EmailId,
+    message: &Message,
+    user: i64,
+) -> HashMap<String, String> {
     let now = Utc::now();
-    let parts = inbound::parts_of(email).into_iter();
-    parts
-        .filter(|part| part.kind == PartKind::Inline)
+    message
+        .parts_of(PartKind::Inline)
         .filter_map(|part| {
-            let index = part.position;
             let cid = sanitize::normalise_cid(part.meta.cid.as_deref()?);
-            let name = format!("inlines/{index}");
-            let query = state.signer.query(user, email.id, &name, now);
-            Some((
-                cid,
-                format!("{PART_PATH_PREFIX}{}/{name}?{query}", email.id),
-            ))
+            let name = format!("inlines/{}", part.position);
+            let query = state.signer.query(user, id, &name, now);
+            Some((cid, format!("{PART_PATH_PREFIX}{id}/{name}?{query}")))
         })
         .collect()
 }

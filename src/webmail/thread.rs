@@ -8,7 +8,7 @@ use super::access::Viewer;
 use super::error::WebmailError;
 use super::listing;
 use super::state::WebmailState;
-use crate::email::StoredEmail;
+use crate::email::{Message, StoredEmail};
 use crate::inbound;
 
 /// Emails of one conversation shown at most.
@@ -25,14 +25,15 @@ pub struct ThreadItem {
     pub unread: bool,
 }
 
-/// The conversation around `email`; empty when it is alone in it (or has no key).
+/// The conversation around `email` (whose message is `message`); empty when it is
+/// alone in it (or has no key).
 pub async fn conversation(
     state: &WebmailState,
     viewer: &Viewer,
-    email: &StoredEmail,
+    (email, message): (&StoredEmail, &Message),
     context: &str,
 ) -> Result<Vec<ThreadItem>, WebmailError> {
-    let Some(key) = inbound::message_of(email).thread_key() else {
+    let Some(key) = message.thread_key() else {
         return Ok(Vec::new());
     };
     let mail = state.store.mail_state();

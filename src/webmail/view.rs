@@ -107,7 +107,7 @@ async fn show(
     let (images, neighbours, thread) = tokio::try_join!(
         shows_images(&state, &viewer, &sender, &options),
         neighbours(&state, &viewer, &view, &readable),
-        thread::conversation(&state, &viewer, &readable.email, &context),
+        thread::conversation(&state, &viewer, (&readable.email, &message), &context),
     )?;
     let body = body(&state, &viewer, &readable, &message, &view, images, sender);
     render(&page(

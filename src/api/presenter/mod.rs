@@ -14,7 +14,7 @@ use utoipa::openapi::{Ref, RefOr};
 
 pub use normalise::Address;
 
-use crate::email::{MailboxFlags, PartKind, PartMeta, StoredEmail};
+use crate::email::{MailboxFlags, Part, PartKind, PartMeta, StoredEmail};
 use crate::inbound;
 
 /// `2024-11-14T12:12:45.123Z`, as the old service printed dates.
@@ -201,7 +201,9 @@ const KNOWN: [&str; 12] = [
 
 /// The email as `GET /emails/<id>` shows it (without `mailboxes`).
 pub fn email_body(email: StoredEmail) -> EmailBody {
-    let parts = |kind: PartKind| part_bodies(&email, kind);
+    // Read once for both lists.
+    let stored_parts = inbound::parts_of(&email);
+    let parts = |kind: PartKind| part_bodies(&email, kind, &stored_parts);
     let inlines = email
         .document
         .get("inlines")
@@ -264,16 +266,14 @@ fn field<T>(value: Option<Value>, convert: fn(&Value) -> Option<T>) -> Field<T> 
 
 /// The items of one list (`None` when it is not a list); each part's `url` names its
 /// place in the stored list, and items that are not parts stay as delivered.
-fn part_bodies(email: &StoredEmail, kind: PartKind) -> Option<Vec<PartItem>> {
+fn part_bodies(email: &StoredEmail, kind: PartKind, parts: &[Part]) -> Option<Vec<PartItem>> {
     let Some(Value::Array(items)) = email.document.get(kind.field()) else {
         return None;
     };
     let mut shown: Vec<PartItem> = items.iter().cloned().map(PartItem::Other).collect();
-    for part in inbound::parts_of(email) {
-        if part.kind == kind {
-            let url = format!("/emails/{}/{}/{}", email.id, kind.field(), part.position);
-            shown[part.position] = PartItem::Part(part_body(part.meta, url));
-        }
+    for part in parts.iter().filter(|part| part.kind == kind) {
+        let url = format!("/emails/{}/{}/{}", email.id, kind.field(), part.position);
+        shown[part.position] = PartItem::Part(part_body(part.meta.clone(), url));
     }
     Some(shown)
 }

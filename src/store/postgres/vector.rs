@@ -3,8 +3,9 @@
 //!
 //! `to_tsvector('simple', words)` ran the full text-search parser (wide-character
 //! conversion, `iswalpha` and `towlower` on every character) over words that were
-//! already split, lower-cased and folded: most of the database's CPU when storing
-//! typical mail. The literal needs only `tsvector`'s input function. The queries are
+//! already split, lower-cased and folded; its functions led a profile of the database
+//! storing typical mail (bench/README.md). The literal needs only `tsvector`'s input
+//! function. The queries are
 //! written the same way, so both sides split words by the one normaliser that SQLite's
 //! index uses too.
 
