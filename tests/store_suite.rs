@@ -72,6 +72,32 @@ async fn redelivery_returns_the_first_id(engine: Engine) {
     store.close().await;
 }
 
+/// As a rerun of `import-mongo` does: the same email under its own id again, alone and
+/// twice in one batch. Nothing but the first copy is written (mailbox row, change log).
+async fn the_same_email_under_its_id_is_stored_once(engine: Engine) {
+    let (store, _db) = open(engine).await;
+    let email = improvmx::parse(fixture("full-arrays.json").as_bytes(), Utc::now()).unwrap();
+    let id = email.id;
+    assert_eq!(
+        store.insert_inbound(email.clone()).await.unwrap(),
+        Inserted::New(id)
+    );
+    let (again, twice) = tokio::join!(
+        store.insert_inbound(email.clone()),
+        store.insert_inbound(email)
+    );
+    assert_eq!(again.unwrap(), Inserted::Duplicate(id));
+    assert_eq!(twice.unwrap(), Inserted::Duplicate(id));
+    let mailboxes = store.mail_state().mailboxes().await.unwrap();
+    assert!(!mailboxes.is_empty());
+    assert!(
+        mailboxes.iter().all(|mailbox| mailbox.total == 1),
+        "{mailboxes:?}"
+    );
+    assert_eq!(store.changes().events_after(0, 10).await.unwrap().len(), 1);
+    store.close().await;
+}
+
 async fn concurrent_inserts_and_redeliveries_do_not_race(engine: Engine) {
     let (store, _db) = open(engine).await;
     let repeated = fixture("full-arrays.json");
@@ -333,6 +359,7 @@ engine_tests!(
     an_inserted_email_reads_back_with_its_parts,
     migrating_twice_is_harmless,
     redelivery_returns_the_first_id,
+    the_same_email_under_its_id_is_stored_once,
     concurrent_inserts_and_redeliveries_do_not_race,
     identical_attachments_are_stored_once_and_shared,
     lists_sort_by_receive_time_not_by_id,

@@ -102,7 +102,6 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
-    let at = to_micros(Utc::now());
     emails
         .chunks(EVENT_ROWS_PER_STATEMENT)
         .map(|chunk| {
@@ -110,15 +109,35 @@ where
                 "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) ",
             );
             sql.push_values(chunk, |mut row, email| {
-                row.push_bind(at)
-                    .push_bind(EventKind::Email.name().to_owned())
-                    .push_bind(email.id.to_string())
-                    .push_bind(json!(email.mailboxes).to_string())
-                    .push_bind(new_email_data(email).to_string());
+                let event = new_email_event(email);
+                row.push_bind(event.at)
+                    .push_bind(event.kind.to_owned())
+                    .push_bind(event.email_id)
+                    .push_bind(event.mailboxes)
+                    .push_bind(event.data);
             });
             sql
         })
         .collect()
+}
+
+/// The change-log row of a stored email, its columns in the table's order.
+pub(super) struct EventRow {
+    pub at: i64,
+    pub kind: &'static str,
+    pub email_id: String,
+    pub mailboxes: String,
+    pub data: String,
+}
+
+pub(super) fn new_email_event(email: &NewEmail) -> EventRow {
+    EventRow {
+        at: to_micros(Utc::now()),
+        kind: EventKind::Email.name(),
+        email_id: email.id.to_string(),
+        mailboxes: json!(email.mailboxes).to_string(),
+        data: new_email_data(email).to_string(),
+    }
 }
 
 fn new_email_data(email: &NewEmail) -> Value {

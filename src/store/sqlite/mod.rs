@@ -6,6 +6,7 @@
 
 mod outbox;
 mod search;
+mod statements;
 mod writer;
 
 pub use outbox::SqliteOutbox;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
 
+use self::statements::CREATE_NEW_EMAILS;
 use self::writer::{index_subjects, run_writer};
 use super::batch::Queue;
 use super::blobs::{BlobStore, SqliteBlobs};
@@ -57,6 +59,9 @@ impl SqliteStore {
 
         let mut writer = SqliteConnection::connect_with(&options).await?;
         verify_durability(&mut writer).await?;
+        sqlx::raw_sql(CREATE_NEW_EMAILS)
+            .execute(&mut writer)
+            .await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone().read_only(true))

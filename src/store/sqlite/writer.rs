@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use super::super::batch::{Job, Reply, next_batch, part_bytes};
 use super::super::blobs::{insert_chunked_sqlite, is_chunked};
-use super::super::changes::new_email_events;
-use super::super::{Inserted, StoreError, search_text, to_micros};
-use crate::email::{EmailId, NewEmail, stored_size};
+use super::super::{Inserted, StoreError};
+use super::statements::{SharedBlob, push_blobs, push_emails, push_state_rows};
+use crate::email::{EmailId, NewEmail};
 use crate::telemetry::{error_chain, metrics};
 
 /// Emails with at most this many part bytes share the batch's statements (their parts
@@ -23,10 +23,9 @@ const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 /// transaction, which cost a third of the writer's time. Searches check the emails not
 /// yet indexed (fewer than this) directly.
 const INDEX_SUBJECTS_EVERY: usize = 128;
-/// Rows of one shared blob INSERT; emails with many parts take several statements.
-const BLOB_ROWS_PER_STATEMENT: usize = 1_000;
-/// Rows of one INSERT into `mailbox_emails` or `email_parts` (four variables a row).
-const STATE_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// An email and its serialized document, as the writer stores them.
+type Pending = (NewEmail, String);
 
 pub(super) async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
     let mut unindexed = 0;
@@ -65,193 +64,129 @@ pub(super) async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Recei
     let _ = conn.close().await;
 }
 
-/// An email and its serialized document, as the writer stores them.
-type Pending = (NewEmail, String);
-
 /// One durable transaction for the whole batch. Emails whose parts are small are written
-/// together: one INSERT for their rows and one for their parts, a few round trips to the
-/// connection's worker thread for the whole batch. If that fails, the transaction starts
-/// over and each email gets its own savepoint (an email without parts is one INSERT,
-/// which SQLite undoes alone on failure), so one bad email never fails its neighbours.
-/// Emails with large parts always go one at a time, their bytes moved into their
-/// statements (not copied): `emails` loses them.
+/// together, in one multi-statement query from `BEGIN` to `COMMIT` (`statements`). If
+/// that fails, the emails it did not store get a transaction of their own in which each
+/// has its own savepoint, so one bad email never fails its neighbours. Emails with large
+/// parts always go that way, their bytes moved into their statements (not copied):
+/// `emails` loses them.
 async fn commit_batch(
     conn: &mut SqliteConnection,
     emails: &mut [Pending],
 ) -> Result<Vec<Result<Inserted, StoreError>>, sqlx::Error> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut results: Vec<Option<Result<Inserted, StoreError>>> =
         emails.iter().map(|_| None).collect();
     let together: Vec<usize> = (0..emails.len())
         .filter(|&i| part_bytes(&emails[i].0) <= MAX_SHARED_PART_BYTES)
         .collect();
-    if together.len() > 1 {
-        // No savepoint: these are the transaction's first statements, so on failure the
-        // whole transaction is rolled back, which saves two round trips per batch.
-        match insert_together(&mut tx, emails, &together).await {
+    if !together.is_empty() {
+        match store_together(conn, emails, &together).await {
             Ok(inserted) => {
                 for (&i, inserted) in together.iter().zip(inserted) {
                     results[i] = Some(Ok(inserted));
                 }
             }
             Err(error) => {
-                tx.rollback().await?;
+                end_transaction(conn).await;
                 tracing::warn!(error = %error_chain(&error), emails = together.len(), "storing a batch one email at a time");
-                tx = conn.begin_with("BEGIN IMMEDIATE").await?;
             }
         }
     }
-    for ((email, document), slot) in emails.iter_mut().zip(results.iter_mut()) {
-        if slot.is_some() {
-            continue;
-        }
-        let result = if email.blobs.is_empty() {
-            insert_one(&mut tx, email, document).await
-        } else {
-            let mut savepoint = tx.begin().await?;
-            let result = insert_one(&mut savepoint, email, document).await;
-            match result {
-                Ok(_) => savepoint.commit().await?,
-                Err(_) => savepoint.rollback().await?,
-            }
-            result
-        };
-        if let Err(error) = &result {
-            tracing::error!(email_id = %email.id, error = %error_chain(error), "email not stored");
-        }
-        *slot = Some(result.map_err(|error| classify(&error)));
+    if results.iter().any(Option::is_none) {
+        store_one_by_one(conn, emails, &mut results).await?;
     }
-    tx.commit().await?;
     Ok(results
         .into_iter()
         .map(|result| result.expect("every email has a result"))
         .collect())
 }
 
-/// The emails at `which` in one statement, then the parts of the new ones in another.
-async fn insert_together(
+/// The emails at `which`, their blobs and state rows, in one transaction sent as one
+/// query; then the ids of those that were redeliveries.
+async fn store_together(
     conn: &mut SqliteConnection,
     emails: &[Pending],
     which: &[usize],
 ) -> Result<Vec<Inserted>, sqlx::Error> {
-    let mut sql = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded, \
-         sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, provider, document) ",
-    );
-    sql.push_values(
-        which.iter().map(|&i| &emails[i]),
-        |mut row, (email, document)| {
-            row.push_bind(email.id.to_string())
-                .push_bind(email.dedup_key.clone())
-                .push_bind(to_micros(email.received_at))
-                .push_bind(email.processed)
-                .push_bind(search_text(email.from_email().as_deref()))
-                .push_bind(search_text(email.message.subject.as_deref()))
-                .push_bind(email.search.sender.clone())
-                .push_bind(email.search.recipients.clone())
-                .push_bind(i64::from(email.search.attachments))
-                .push_bind(stored_size(document.len(), &email.message) as i64)
-                .push_bind(email.search.thread_key.clone())
-                .push_bind(email.message.provider.name())
-                .push_bind(document.clone());
-        },
-    );
-    sql.push(" ON CONFLICT DO NOTHING RETURNING id, rowid");
-    let new: HashMap<String, i64> = sql
-        .build_query_as()
+    let pending: Vec<(&NewEmail, &str)> = which
+        .iter()
+        .map(|&i| (&emails[i].0, emails[i].1.as_str()))
+        .collect();
+    let new_emails: Vec<&NewEmail> = pending.iter().map(|(email, _)| *email).collect();
+    let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;\n");
+    push_emails(&mut sql, &pending);
+    push_blobs(&mut sql, &shared_blobs(&new_emails));
+    push_state_rows(&mut sql, &new_emails);
+    sql.push("SELECT id FROM temp.new_emails;\nCOMMIT;");
+    let stored: HashSet<String> = sql
+        .build_query_scalar()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .collect();
-
     let mut results = Vec::with_capacity(which.len());
-    let mut stored: Vec<(&NewEmail, i64)> = Vec::with_capacity(new.len());
-    let mut blobs: Vec<&(String, Vec<u8>)> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for &i in which {
-        let email = &emails[i].0;
-        if let Some(&rowid) = new.get(&email.id.to_string()) {
-            blobs.extend(email.blobs.iter().filter(|(hash, _)| seen.insert(hash)));
-            stored.push((email, rowid));
+    for email in new_emails {
+        if stored.contains(&email.id.to_string()) {
             results.push(Inserted::New(email.id));
         } else {
             // A redelivery (perhaps of an email earlier in this very batch).
             results.push(Inserted::Duplicate(existing_id(conn, email).await?));
         }
     }
-    // Three variables a row, well under SQLite's limit of 32,766 per statement.
-    for chunk in blobs.chunks(BLOB_ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO blobs (blake3, size, data) ");
-        sql.push_values(chunk, |mut row, (hash, bytes)| {
-            row.push_bind(hash.clone())
-                .push_bind(bytes.len() as i64)
-                .push_bind(bytes.clone());
-        });
-        sql.push(" ON CONFLICT (blake3) DO NOTHING");
-        sql.build().execute(&mut *conn).await?;
-    }
-    insert_state_rows(conn, &stored).await?;
     Ok(results)
 }
 
-/// The new emails' `mailbox_emails`, `email_parts`, change-log and `email_words` rows
-/// (after their blobs), each email with its rowid.
-async fn insert_state_rows(
+/// Each blob of `emails` once, with the emails that hold it.
+fn shared_blobs<'a>(emails: &[&'a NewEmail]) -> Vec<SharedBlob<'a>> {
+    let mut blobs: Vec<SharedBlob<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for email in emails {
+        for (hash, bytes) in &email.blobs {
+            let at = *index.entry(hash.as_str()).or_insert_with(|| {
+                blobs.push(SharedBlob {
+                    hash,
+                    bytes,
+                    holders: Vec::new(),
+                });
+                blobs.len() - 1
+            });
+            blobs[at].holders.push(email.id.to_string());
+        }
+    }
+    blobs
+}
+
+/// Rolls back what a failed multi-statement query left open. SQLite may already have
+/// rolled back (after a full disk, say), in which case ROLLBACK only reports that no
+/// transaction is active.
+async fn end_transaction(conn: &mut SqliteConnection) {
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+}
+
+/// The emails without a result yet, in one transaction, each in a savepoint of its own
+/// (an email without parts is one INSERT, which SQLite undoes alone on failure).
+async fn store_one_by_one(
     conn: &mut SqliteConnection,
-    stored: &[(&NewEmail, i64)],
+    emails: &mut [Pending],
+    results: &mut [Option<Result<Inserted, StoreError>>],
 ) -> Result<(), sqlx::Error> {
-    let emails: Vec<&NewEmail> = stored.iter().map(|(email, _)| *email).collect();
-    let mailboxes: Vec<(&NewEmail, &String)> = emails
-        .iter()
-        .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
-        .collect();
-    for chunk in mailboxes.chunks(STATE_ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) ",
-        );
-        sql.push_values(chunk, |mut row, (email, mailbox)| {
-            row.push_bind((*mailbox).clone())
-                .push_bind(email.id.to_string())
-                .push_bind(to_micros(email.received_at))
-                .push_bind(email.processed);
-        });
-        sql.build().execute(&mut *conn).await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    for ((email, document), slot) in emails.iter_mut().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        let mut savepoint = tx.begin().await?;
+        let result = insert_one(&mut savepoint, email, document).await;
+        match result {
+            Ok(_) => savepoint.commit().await?,
+            Err(_) => savepoint.rollback().await?,
+        }
+        if let Err(error) = &result {
+            tracing::error!(email_id = %email.id, error = %error_chain(error), "email not stored");
+        }
+        *slot = Some(result.map_err(|error| classify(&error)));
     }
-    let parts: Vec<(String, crate::email::PartRef)> = emails
-        .iter()
-        .flat_map(|email| {
-            let id = email.id.to_string();
-            email
-                .message
-                .part_refs()
-                .into_iter()
-                .map(move |part| (id.clone(), part))
-        })
-        .collect();
-    for chunk in parts.chunks(STATE_ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO email_parts (email_id, kind, position, blob) ",
-        );
-        sql.push_values(chunk, |mut row, (id, part)| {
-            row.push_bind(id.clone())
-                .push_bind(part.kind.field())
-                .push_bind(part.position as i64)
-                .push_bind(part.blake3.clone());
-        });
-        sql.build().execute(&mut *conn).await?;
-    }
-    for mut sql in new_email_events::<Sqlite>(&emails) {
-        sql.build().execute(&mut *conn).await?;
-    }
-    // One statement for the batch, by the rowids the INSERT returned.
-    for chunk in stored.chunks(STATE_ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO email_words (email_rowid, words) ");
-        sql.push_values(chunk, |mut row, (email, rowid)| {
-            row.push_bind(*rowid).push_bind(email.search.words.as_str());
-        });
-        sql.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+    tx.commit().await
 }
 
 /// Adds every email past the index's mark to the subject and word indexes, and moves
@@ -290,31 +225,13 @@ async fn insert_one(
     email: &mut NewEmail,
     document: &str,
 ) -> Result<Inserted, sqlx::Error> {
-    let rowid: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO emails (id, dedup_key, received_at, processed, from_email, subject_folded,
-             sender_folded, recipients_folded, attachment_count, size_bytes, thread_key, provider, document)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING rowid",
-    )
-    .bind(email.id.to_string())
-    .bind(&email.dedup_key)
-    .bind(to_micros(email.received_at))
-    .bind(email.processed)
-    .bind(search_text(email.from_email().as_deref()))
-    .bind(search_text(email.message.subject.as_deref()))
-    .bind(email.search.sender.clone())
-    .bind(email.search.recipients.clone())
-    .bind(i64::from(email.search.attachments))
-    .bind(stored_size(document.len(), &email.message) as i64)
-    .bind(email.search.thread_key.clone())
-    .bind(email.message.provider.name())
-    .bind(document.to_owned())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(rowid) = rowid else {
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    push_emails(&mut sql, &[(&*email, document)]);
+    sql.push("SELECT count(*) FROM temp.new_emails;");
+    let stored: i64 = sql.build_query_scalar().fetch_one(&mut *conn).await?;
+    if stored == 0 {
         return Ok(Inserted::Duplicate(existing_id(conn, email).await?));
-    };
+    }
     for (hash, bytes) in std::mem::take(&mut email.blobs) {
         if is_chunked(bytes.len()) {
             insert_chunked_sqlite(conn, &hash, &bytes).await?;
@@ -330,7 +247,9 @@ async fn insert_one(
         .execute(&mut *conn)
         .await?;
     }
-    insert_state_rows(conn, &[(&*email, rowid)]).await?;
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    push_state_rows(&mut sql, &[&*email]);
+    sql.build().execute(&mut *conn).await?;
     Ok(Inserted::New(email.id))
 }
 
