@@ -4,7 +4,7 @@
 //! single space. Stored as ` w1 w2 … ` (spaces on both ends), so a word or phrase of
 //! an email not yet in the full-text index is found as ` word ` with a substring test.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 pub use super::html::{html_text, mail_html_text};
@@ -57,9 +57,38 @@ pub fn indexed_words<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     out
 }
 
+/// Whether `alternative` has a word that `text` lacks. Mail's HTML body is most often the
+/// text body again with markup; indexing both doubled every email's words.
+pub fn adds_words(alternative: &str, text: &str) -> bool {
+    let mut known: HashSet<Box<str>, foldhash::fast::RandomState> = HashSet::default();
+    let _ = for_each_word(text, |word| {
+        if !known.contains(word) {
+            known.insert(word.into());
+        }
+        ControlFlow::Continue(())
+    });
+    let missing = |word: &str| {
+        if known.contains(word) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    };
+    for_each_word(alternative, missing).is_break()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alternative_adds_words_only_with_a_word_the_text_lacks() {
+        let text = "Hola Ana: el crédito llegó. Saludos";
+        assert!(!adds_words("HOLA ana, saludos: credito llego", text));
+        assert!(!adds_words("", text));
+        assert!(adds_words("Hola Ana, adjunto factura", text));
+        assert!(adds_words("hola", ""));
+    }
 
     #[test]
     fn indexed_words_have_spaces_on_both_ends() {
