@@ -34,8 +34,10 @@ enum Candidates {
     All,
     /// The emails received since this instant, newest first.
     Since(i64),
-    /// These index matches (a JSON array of rowids) and the unindexed emails.
-    Rowids(String),
+    /// These index matches (a JSON array of rowids) and the emails past the index's mark,
+    /// both read by one statement: a bulk index committing between two would move emails
+    /// out of the unindexed ones that the matches, read before it, do not hold.
+    Rowids { rowids: String, indexed_up_to: i64 },
     /// Every index match of the phrase, and the unindexed emails.
     Phrase(String),
 }
@@ -53,16 +55,23 @@ impl SqliteStore {
             return self.page(query, Candidates::All, true).await;
         };
         let phrase = fts_phrase(subject);
-        let matches: Vec<i64> = sqlx::query_scalar(
-            "SELECT rowid FROM emails_subject_trigrams WHERE emails_subject_trigrams MATCH ? LIMIT ?",
+        let (indexed_up_to, rowids): (i64, String) = sqlx::query_as(
+            "SELECT indexed_up_to, (SELECT json_group_array(rowid) FROM \
+             (SELECT rowid FROM emails_subject_trigrams WHERE emails_subject_trigrams MATCH ? LIMIT ?)) \
+             FROM subject_index_progress",
         )
         .bind(&phrase)
         .bind(RARE_MATCHES as i64)
-        .fetch_all(&self.readers)
+        .fetch_one(&self.readers)
         .await?;
+        let matches: Vec<i64> = serde_json::from_str(&rowids)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
         if matches.len() < RARE_MATCHES {
-            let rowids = serde_json::to_string(&matches).expect("integers serialize");
-            return self.page(query, Candidates::Rowids(rowids), true).await;
+            let candidates = Candidates::Rowids {
+                rowids,
+                indexed_up_to,
+            };
+            return self.page(query, candidates, true).await;
         }
         let Some(page) = self.walk_newest(query).await? else {
             return self.page(query, Candidates::Phrase(phrase), true).await;
@@ -145,19 +154,25 @@ impl SqliteStore {
             // tested without reading rows, and the walk stops when the page is full.
             Candidates::All => sql.push("emails WHERE 1 = 1"),
             Candidates::Since(since) => sql.push("emails WHERE received_at >= ").push_bind(since),
-            Candidates::Rowids(rowids) => {
+            Candidates::Rowids {
+                rowids,
+                indexed_up_to,
+            } => {
                 sql.push("(SELECT value AS rowid FROM json_each(")
                     .push_bind(rowids)
-                    .push(")");
-                and_unindexed(&mut sql)
+                    .push(") UNION ALL SELECT rowid FROM emails WHERE rowid > ")
+                    .push_bind(indexed_up_to);
+                and_emails(&mut sql)
             }
             Candidates::Phrase(phrase) => {
                 sql.push(
                     "(SELECT rowid FROM emails_subject_trigrams \
                      WHERE emails_subject_trigrams MATCH ",
                 )
-                .push_bind(phrase);
-                and_unindexed(&mut sql)
+                .push_bind(phrase)
+                .push(" UNION ALL ")
+                .push(UNINDEXED);
+                and_emails(&mut sql)
             }
         };
         push_filters(&mut sql, query, "emails");
@@ -274,10 +289,9 @@ fn push_cursors(sql: &mut QueryBuilder<Sqlite>, query: &EmailQuery, at: &str, id
     }
 }
 
-/// Closes a subquery of index matches with the emails not indexed yet, and joins them to
-/// their rows.
-fn and_unindexed(sql: &mut QueryBuilder<Sqlite>) -> &mut QueryBuilder<Sqlite> {
-    sql.push(" UNION ALL ").push(UNINDEXED).push(
+/// Closes a subquery of candidate rowids and joins them to their rows.
+fn and_emails(sql: &mut QueryBuilder<Sqlite>) -> &mut QueryBuilder<Sqlite> {
+    sql.push(
         ") AS candidates CROSS JOIN emails ON emails.rowid = candidates.rowid \
              WHERE 1 = 1",
     )
