@@ -401,6 +401,32 @@ fn both_engines_have_the_same_migration_versions() {
     assert_eq!(versions("sqlite"), versions("postgres"));
 }
 
+/// SQLite keeps documents LZ4-compressed (as BLOBs), and reads them back whole; rows
+/// of JSON text, as stored before, still read (`search::sqlite_lists_a_common_phrase…`).
+#[tokio::test]
+async fn sqlite_documents_are_stored_compressed_and_read_back_whole() {
+    use sqlx::Connection;
+    let (store, db) = open(Engine::Sqlite).await;
+    let html = "<p>Estimado cliente, adjuntamos la factura del mes.</p>".repeat(200);
+    let mut body: serde_json::Value = serde_json::from_str(&fixture("full-arrays.json")).unwrap();
+    body["html"] = html.into();
+    let email = improvmx::parse(body.to_string().as_bytes(), Utc::now()).unwrap();
+    let (id, document) = (email.id, email.document.clone());
+    store.insert_inbound(email).await.unwrap();
+    let stored = store.email(id).await.unwrap().expect("stored");
+    assert_eq!(stored.document, document);
+    store.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let (kind, bytes): (String, i64) =
+        sqlx::query_as("SELECT typeof(document), length(document) FROM emails")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(kind, "blob");
+    let json = serde_json::to_string(&document).unwrap().len() as i64;
+    assert!(bytes * 5 < json, "{bytes} bytes for {json} of JSON");
+}
+
 #[tokio::test]
 async fn sqlite_files_are_in_wal_mode() {
     use sqlx::Connection;

@@ -16,11 +16,29 @@ const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 pub(super) type Reply = oneshot::Sender<Result<Inserted, StoreError>>;
 
-/// An email queued for a writer, its document already serialized by the request's own
+/// A document in the form its engine stores, made from its JSON by the request's own
 /// task so that the writer's serial path does only database work.
-pub(super) struct Job {
+pub(super) trait StoredDocument: Send + 'static {
+    fn from_json(json: String) -> Self;
+    /// The JSON's length in bytes, which an email's stored size counts.
+    fn json_len(&self) -> usize;
+}
+
+/// PostgreSQL stores the JSON text (and compresses it itself, with LZ4).
+impl StoredDocument for String {
+    fn from_json(json: String) -> Self {
+        json
+    }
+
+    fn json_len(&self) -> usize {
+        self.len()
+    }
+}
+
+/// An email queued for a writer, with its document as the engine stores it.
+pub(super) struct Job<D> {
     pub email: NewEmail,
-    pub document: String,
+    pub document: D,
     pub reply: Reply,
 }
 
@@ -30,7 +48,7 @@ pub(super) fn part_bytes(email: &NewEmail) -> usize {
 
 /// Waits for one job, then takes every job already queued, within the batch bounds;
 /// `None` once the queue is closed and drained.
-pub(super) async fn next_batch(jobs: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
+pub(super) async fn next_batch<D>(jobs: &mut mpsc::Receiver<Job<D>>) -> Option<Vec<Job<D>>> {
     let first = jobs.recv().await?;
     let mut batch_bytes = part_bytes(&first.email);
     let mut batch = vec![first];
@@ -47,10 +65,10 @@ pub(super) async fn next_batch(jobs: &mut mpsc::Receiver<Job>) -> Option<Vec<Job
 }
 
 /// The store's end of the queue: `None` once closed.
-pub(super) struct Queue(RwLock<Option<mpsc::Sender<Job>>>);
+pub(super) struct Queue<D>(RwLock<Option<mpsc::Sender<Job<D>>>>);
 
-impl Queue {
-    pub fn new() -> (Self, mpsc::Receiver<Job>) {
+impl<D: StoredDocument> Queue<D> {
+    pub fn new() -> (Self, mpsc::Receiver<Job<D>>) {
         let (sender, jobs) = mpsc::channel(MAX_BATCH_EMAILS * 4);
         (Self(RwLock::new(Some(sender))), jobs)
     }
@@ -59,8 +77,9 @@ impl Queue {
     pub async fn submit(&self, email: NewEmail) -> Result<Inserted, StoreError> {
         let sender = self.0.read().expect("queue lock").clone();
         let sender = sender.ok_or(StoreError::Closed)?;
-        let document = serde_json::to_string(&email.document)
+        let json = serde_json::to_string(&email.document)
             .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+        let document = D::from_json(json);
         let (reply, answer) = oneshot::channel();
         sender
             .send(Job {

@@ -308,17 +308,21 @@ fn search_text(text: Option<&str>) -> Option<String> {
     text.map(crate::email::search_key)
 }
 
+/// How an engine's row gives back an email's document (SQLite compresses it).
+pub(crate) trait DocumentColumn {
+    fn document(&self) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
+}
+
 /// A row of `EMAIL_COLUMNS` as a `StoredEmail`.
 fn stored_email<R>(row: &R) -> Result<StoredEmail, StoreError>
 where
-    R: sqlx::Row,
+    R: sqlx::Row + DocumentColumn,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let id: String = row.try_get("id")?;
-    let document: String = row.try_get("document")?;
     let provider: String = row.try_get("provider")?;
     Ok(StoredEmail {
         id: id
@@ -329,13 +333,13 @@ where
         starred: row.try_get("starred")?,
         trashed: row.try_get("trashed")?,
         provider: Provider::from_name(&provider),
-        document: parse_document(&document)?,
+        document: row.document()?,
     })
 }
 
-/// Decodes a stored document; a corrupt one is an error, never a panic.
-fn parse_document(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+/// Decodes a stored document's JSON; a corrupt one is an error, never a panic.
+fn parse_document(json: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    serde_json::from_slice(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 #[cfg(test)]

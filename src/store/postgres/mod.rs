@@ -18,6 +18,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use super::DocumentColumn;
 use super::batch::Queue;
 use super::blobs::{BlobStore, PostgresBlobs};
 use super::changes::{ChangeLog, PostgresChangeLog};
@@ -34,7 +35,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 pub struct PostgresStore {
     pool: PgPool,
     /// Queue of the writer tasks.
-    queue: Queue,
+    queue: Queue<String>,
     writers: Mutex<Vec<JoinHandle<()>>>,
     /// `build_word_index`, in the background; cut short at close (the next start
     /// finishes it).
@@ -200,5 +201,13 @@ impl Store for PostgresStore {
 
     fn pool_usage(&self) -> Option<PoolUsage> {
         Some(PoolUsage::of("mail", &self.pool))
+    }
+}
+
+/// PostgreSQL keeps the JSON text (and compresses it itself, with LZ4).
+impl DocumentColumn for sqlx::postgres::PgRow {
+    fn document(&self) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        let json: &str = sqlx::Row::try_get(self, "document")?;
+        super::parse_document(json.as_bytes())
     }
 }

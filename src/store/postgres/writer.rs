@@ -36,7 +36,7 @@ const BLOB_ROWS_PER_STATEMENT: usize = 1_000;
 type Pending = (NewEmail, String);
 
 /// Starts the writers on `pool`; they stop once the queue is closed and drained.
-pub(super) fn start(pool: &PgPool) -> (Queue, Vec<JoinHandle<()>>) {
+pub(super) fn start(pool: &PgPool) -> (Queue<String>, Vec<JoinHandle<()>>) {
     let (queue, jobs) = Queue::new();
     let jobs = Arc::new(Mutex::new(jobs));
     let writers = (0..WRITERS)
@@ -45,7 +45,7 @@ pub(super) fn start(pool: &PgPool) -> (Queue, Vec<JoinHandle<()>>) {
     (queue, writers)
 }
 
-async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run_writer(pool: PgPool, jobs: Arc<Mutex<mpsc::Receiver<Job<String>>>>) {
     loop {
         // Only the batch is taken under the lock; the commit runs beside the next one.
         let batch = next_batch(&mut *jobs.lock().await).await;

@@ -4,6 +4,7 @@
 //! fails its neighbours), and each request is answered only after the commit that holds
 //! it; `search` lists and searches.
 
+mod document;
 mod outbox;
 mod search;
 mod statements;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
 
+use self::document::Lz4Document;
 use self::statements::CREATE_NEW_EMAILS;
 use self::writer::{index_subjects, run_writer};
 use super::batch::Queue;
@@ -42,7 +44,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteStore {
     readers: SqlitePool,
     /// Queue of the writer task.
-    queue: Queue,
+    queue: Queue<Lz4Document>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     options: SqliteConnectOptions,
     /// Flag changes and deletes, on a connection of their own.

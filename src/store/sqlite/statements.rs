@@ -11,8 +11,10 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::super::batch::StoredDocument;
 use super::super::changes::new_email_event;
 use super::super::{search_text, to_micros};
+use super::document::Lz4Document;
 use crate::email::{NewEmail, PartRef, stored_size};
 
 /// Made once on the writer's connection (temporary tables belong to their connection):
@@ -36,7 +38,7 @@ pub(super) struct SharedBlob<'a> {
 
 /// `INSERT INTO emails …` for `emails`, redeliveries left out by `ON CONFLICT DO NOTHING`,
 /// then `temp.new_emails` refilled with those that were stored.
-pub(super) fn push_emails(sql: &mut QueryBuilder<Sqlite>, emails: &[(&NewEmail, &str)]) {
+pub(super) fn push_emails(sql: &mut QueryBuilder<Sqlite>, emails: &[(&NewEmail, &Lz4Document)]) {
     sql.push(
         "DELETE FROM temp.emails_before;\n\
          INSERT INTO temp.emails_before SELECT coalesce(max(rowid), 0) FROM emails;\n",
@@ -57,10 +59,10 @@ pub(super) fn push_emails(sql: &mut QueryBuilder<Sqlite>, emails: &[(&NewEmail, 
                 .push_bind(email.search.sender.clone())
                 .push_bind(email.search.recipients.clone())
                 .push_bind(i64::from(email.search.attachments))
-                .push_bind(stored_size(document.len(), &email.message) as i64)
+                .push_bind(stored_size(document.json_len(), &email.message) as i64)
                 .push_bind(email.search.thread_key.clone())
                 .push_bind(email.message.provider.name())
-                .push_bind(document.to_string());
+                .push_bind(document.compressed.clone());
         });
         sql.push(" ON CONFLICT DO NOTHING;\n");
     }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::super::batch::{Job, Reply, next_batch, part_bytes};
 use super::super::blobs::{insert_chunked_sqlite, is_chunked};
 use super::super::{Inserted, StoreError};
+use super::document::Lz4Document;
 use super::statements::{SharedBlob, push_blobs, push_emails, push_state_rows};
 use crate::email::{EmailId, NewEmail};
 use crate::telemetry::{error_chain, metrics};
@@ -24,10 +25,13 @@ const MAX_SHARED_PART_BYTES: usize = 1024 * 1024;
 /// yet indexed (fewer than this) directly.
 const INDEX_SUBJECTS_EVERY: usize = 128;
 
-/// An email and its serialized document, as the writer stores them.
-type Pending = (NewEmail, String);
+/// An email and its document, as the writer stores them.
+type Pending = (NewEmail, Lz4Document);
 
-pub(super) async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+pub(super) async fn run_writer(
+    mut conn: SqliteConnection,
+    mut jobs: mpsc::Receiver<Job<Lz4Document>>,
+) {
     let mut unindexed = 0;
     while let Some(batch) = next_batch(&mut jobs).await {
         let (mut emails, replies): (Vec<Pending>, Vec<Reply>) = batch
@@ -108,9 +112,9 @@ async fn store_together(
     emails: &[Pending],
     which: &[usize],
 ) -> Result<Vec<Inserted>, sqlx::Error> {
-    let pending: Vec<(&NewEmail, &str)> = which
+    let pending: Vec<(&NewEmail, &Lz4Document)> = which
         .iter()
-        .map(|&i| (&emails[i].0, emails[i].1.as_str()))
+        .map(|&i| (&emails[i].0, &emails[i].1))
         .collect();
     let new_emails: Vec<&NewEmail> = pending.iter().map(|(email, _)| *email).collect();
     let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;\n");
@@ -223,7 +227,7 @@ async fn existing_id(
 async fn insert_one(
     conn: &mut SqliteConnection,
     email: &mut NewEmail,
-    document: &str,
+    document: &Lz4Document,
 ) -> Result<Inserted, sqlx::Error> {
     let mut sql = QueryBuilder::<Sqlite>::new("");
     push_emails(&mut sql, &[(&*email, document)]);
