@@ -9,6 +9,7 @@
 //! INSERT, instead of by what that INSERT returned: a redelivery's INSERT does nothing,
 //! so its rows find no partner there and are not written.
 
+use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::super::batch::StoredDocument;
@@ -106,19 +107,20 @@ pub(super) fn push_state_rows(sql: &mut QueryBuilder<Sqlite>, emails: &[&NewEmai
         .iter()
         .flat_map(|email| email.mailboxes.iter().map(move |mailbox| (*email, mailbox)))
         .collect();
-    for chunk in mailboxes.chunks(ROWS_PER_STATEMENT) {
-        sql.push(
-            "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) \
-             SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
-        );
-        sql.push_values(chunk, |mut row, (email, mailbox)| {
+    let insert = "INSERT INTO mailbox_emails (mailbox, email_id, received_at, is_read) \
+                  SELECT v.column1, v.column2, v.column3, v.column4";
+    push_joined(
+        sql,
+        insert,
+        &mailboxes,
+        "column2",
+        |mut row, (email, mailbox)| {
             row.push_bind((*mailbox).clone())
                 .push_bind(email.id.to_string())
                 .push_bind(to_micros(email.received_at))
                 .push_bind(email.processed);
-        });
-        sql.push(") AS v JOIN temp.new_emails AS n ON n.id = v.column2;\n");
-    }
+        },
+    );
     let parts: Vec<(String, PartRef)> = emails
         .iter()
         .flat_map(|email| {
@@ -127,42 +129,45 @@ pub(super) fn push_state_rows(sql: &mut QueryBuilder<Sqlite>, emails: &[&NewEmai
             refs.into_iter().map(move |part| (id.clone(), part))
         })
         .collect();
-    for chunk in parts.chunks(ROWS_PER_STATEMENT) {
-        sql.push(
-            "INSERT INTO email_parts (email_id, kind, position, blob) \
-             SELECT v.column1, v.column2, v.column3, v.column4 FROM (",
-        );
-        sql.push_values(chunk, |mut row, (id, part)| {
-            row.push_bind(id.clone())
-                .push_bind(part.kind.field())
-                .push_bind(part.position as i64)
-                .push_bind(part.blake3.clone());
-        });
-        sql.push(") AS v JOIN temp.new_emails AS n ON n.id = v.column1;\n");
-    }
-    for chunk in emails.chunks(ROWS_PER_STATEMENT) {
-        sql.push(
-            "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
-             SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (",
-        );
-        sql.push_values(chunk, |mut row, email| {
-            let event = new_email_event(email);
-            row.push_bind(event.at)
-                .push_bind(event.kind)
-                .push_bind(event.email_id)
-                .push_bind(event.mailboxes)
-                .push_bind(event.data);
-        });
-        sql.push(") AS v JOIN temp.new_emails AS n ON n.id = v.column3;\n");
-    }
-    for chunk in emails.chunks(ROWS_PER_STATEMENT) {
-        sql.push(
-            "INSERT INTO email_words (email_rowid, words) SELECT n.email_rowid, v.column2 FROM (",
-        );
-        sql.push_values(chunk, |mut row, email| {
-            row.push_bind(email.id.to_string())
-                .push_bind(email.search.words.clone());
-        });
-        sql.push(") AS v JOIN temp.new_emails AS n ON n.id = v.column1;\n");
+    let insert = "INSERT INTO email_parts (email_id, kind, position, blob) \
+                  SELECT v.column1, v.column2, v.column3, v.column4";
+    push_joined(sql, insert, &parts, "column1", |mut row, (id, part)| {
+        row.push_bind(id.clone())
+            .push_bind(part.kind.field())
+            .push_bind(part.position as i64)
+            .push_bind(part.blake3.clone());
+    });
+    let insert = "INSERT INTO mail_events (at, kind, email_id, mailboxes, data) \
+                  SELECT v.column1, v.column2, v.column3, v.column4, v.column5";
+    push_joined(sql, insert, emails, "column3", |mut row, email| {
+        let event = new_email_event(email);
+        row.push_bind(event.at)
+            .push_bind(event.kind)
+            .push_bind(event.email_id)
+            .push_bind(event.mailboxes)
+            .push_bind(event.data);
+    });
+    let insert = "INSERT INTO email_words (email_rowid, words) SELECT n.email_rowid, v.column2";
+    push_joined(sql, insert, emails, "column1", |mut row, email| {
+        row.push_bind(email.id.to_string())
+            .push_bind(email.search.words.clone());
+    });
+}
+
+/// `insert` (an INSERT … SELECT of `v`'s columns) over `rows` as `VALUES`, in chunks,
+/// each row kept only if the email id in its `id_column` was stored by this batch.
+fn push_joined<T>(
+    sql: &mut QueryBuilder<Sqlite>,
+    insert: &str,
+    rows: &[T],
+    id_column: &str,
+    mut bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
+) {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        sql.push(insert).push(" FROM (");
+        sql.push_values(chunk, &mut bind);
+        sql.push(format_args!(
+            ") AS v JOIN temp.new_emails AS n ON n.id = v.{id_column};\n"
+        ));
     }
 }
