@@ -225,3 +225,59 @@ async fn sqlite_lists_a_common_phrase_whose_matches_are_all_old() {
     );
     store.close().await;
 }
+
+/// SQLite: a subject search while new emails join the index in bulk still finds every
+/// email stored before it began. The index's matches and its mark are read together: read
+/// apart, an index run committing between them hid the emails it had just indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_subject_search_misses_nothing_while_emails_are_indexed() {
+    use mailroom::store::{self, EmailQuery};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let database = common::TestDatabase::new(Engine::Sqlite).await;
+    let store = store::open(&database.url).await.unwrap();
+    store.migrate().await.unwrap();
+    // Groups of 16, 2 of them "race …": 480 matches (fewer than the 500 that switch to
+    // another plan) among 3,840 emails, so about 30 index runs.
+    let stored = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let (store, stored) = (store.clone(), stored.clone());
+        async move {
+            for group in 0..240 {
+                let inserts = (0..16).map(|i| {
+                    let subject = match i < 2 {
+                        true => format!("race {group:03} {i}"),
+                        false => format!("filler {group:03} {i:02}"),
+                    };
+                    let body = small_email(&subject, "ana@example.org");
+                    let email =
+                        mailroom::inbound::improvmx::parse(body.as_bytes(), chrono::Utc::now());
+                    store.insert_inbound(email.unwrap())
+                });
+                for inserted in futures::future::join_all(inserts).await {
+                    inserted.unwrap();
+                }
+                stored.store((group + 1) * 2, Ordering::SeqCst);
+            }
+        }
+    });
+    let query = EmailQuery {
+        limit: 1_000,
+        subject: Some("race".into()),
+        ..EmailQuery::default()
+    };
+    let mut searches = 0;
+    while !writer.is_finished() {
+        let before = stored.load(Ordering::SeqCst);
+        let found = store.list_emails(&query).await.unwrap().len();
+        assert!(
+            found >= before,
+            "search {searches}: {found} of {before} stored"
+        );
+        searches += 1;
+    }
+    writer.await.unwrap();
+    assert_eq!(store.list_emails(&query).await.unwrap().len(), 480);
+    assert!(searches > 20, "only {searches} searches ran");
+    store.close().await;
+}
