@@ -4,7 +4,7 @@
 //! single space. Stored as ` w1 w2 … ` (spaces on both ends), so a word or phrase of
 //! an email not yet in the full-text index is found as ` word ` with a substring test.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 pub use super::html::{html_text, mail_html_text};
@@ -21,60 +21,78 @@ const MAX_VECTOR_BYTES: usize = 900_000;
 const MAX_POSITIONS: u16 = 256;
 
 /// The indexed words of an email's searchable fields, as ` w1 w2 … `, within the caps.
-/// Words are lent, not allocated; a distinct word is copied once, as its count's key.
 pub fn indexed_words<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::from(" ");
-    let mut seen: HashMap<Box<str>, u16, foldhash::fast::RandomState> = HashMap::default();
-    let mut vector_bytes = 0;
+    let mut words = IndexedWords::default();
     for field in fields {
+        words.add(field);
+    }
+    words.finish()
+}
+
+/// An email's indexed words, built field by field within the caps. Words are lent, not
+/// allocated; a distinct word is copied once, as its count's key.
+pub struct IndexedWords {
+    out: String,
+    seen: HashMap<Box<str>, u16, foldhash::fast::RandomState>,
+    vector_bytes: usize,
+    full: bool,
+}
+
+impl Default for IndexedWords {
+    fn default() -> Self {
+        Self {
+            out: String::from(" "),
+            seen: HashMap::default(),
+            vector_bytes: 0,
+            full: false,
+        }
+    }
+}
+
+impl IndexedWords {
+    /// Adds the words of `field`, until a cap is reached; nothing once one has been.
+    pub fn add(&mut self, field: &str) {
+        if self.full {
+            return;
+        }
         let flow = for_each_word(field, |word| {
-            let count = seen.get_mut(word);
+            let count = self.seen.get_mut(word);
             let cost = match &count {
                 Some(count) if **count >= MAX_POSITIONS => 0,
                 Some(_) => 2,
                 None => word.len() + 8,
             };
-            if out.len() + word.len() + 1 > MAX_INDEXED_BYTES
-                || vector_bytes + cost > MAX_VECTOR_BYTES
+            if self.out.len() + word.len() + 1 > MAX_INDEXED_BYTES
+                || self.vector_bytes + cost > MAX_VECTOR_BYTES
             {
                 return ControlFlow::Break(());
             }
-            vector_bytes += cost;
-            out.push_str(word);
-            out.push(' ');
+            self.vector_bytes += cost;
+            self.out.push_str(word);
+            self.out.push(' ');
             match count {
                 Some(count) => *count = (*count + 1).min(MAX_POSITIONS),
                 None => {
-                    seen.insert(word.into(), 1);
+                    self.seen.insert(word.into(), 1);
                 }
             }
             ControlFlow::Continue(())
         });
-        if flow.is_break() {
-            break;
-        }
+        self.full = flow.is_break();
     }
-    out
-}
 
-/// Whether `alternative` has a word that `text` lacks. Mail's HTML body is most often the
-/// text body again with markup; indexing both doubled every email's words.
-pub fn adds_words(alternative: &str, text: &str) -> bool {
-    let mut known: HashSet<Box<str>, foldhash::fast::RandomState> = HashSet::default();
-    let _ = for_each_word(text, |word| {
-        if !known.contains(word) {
-            known.insert(word.into());
-        }
-        ControlFlow::Continue(())
-    });
-    let missing = |word: &str| {
-        if known.contains(word) {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
-    };
-    for_each_word(alternative, missing).is_break()
+    /// Whether every word of `text` is among the words added so far.
+    pub fn has_every_word_of(&self, text: &str) -> bool {
+        let known = |word: &str| match self.seen.contains_key(word) {
+            true => ControlFlow::Continue(()),
+            false => ControlFlow::Break(()),
+        };
+        for_each_word(text, known).is_continue()
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
 }
 
 #[cfg(test)]
@@ -82,12 +100,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_alternative_adds_words_only_with_a_word_the_text_lacks() {
-        let text = "Hola Ana: el crédito llegó. Saludos";
-        assert!(!adds_words("HOLA ana, saludos: credito llego", text));
-        assert!(!adds_words("", text));
-        assert!(adds_words("Hola Ana, adjunto factura", text));
-        assert!(adds_words("hola", ""));
+    fn every_word_of_a_text_is_known_only_once_all_were_added() {
+        let mut words = IndexedWords::default();
+        words.add("Hola Ana: el crédito llegó. Saludos");
+        assert!(words.has_every_word_of("HOLA ana, saludos: credito llego"));
+        assert!(words.has_every_word_of(""));
+        assert!(!words.has_every_word_of("Hola Ana, adjunto factura"));
+        assert!(!IndexedWords::default().has_every_word_of("hola"));
     }
 
     #[test]

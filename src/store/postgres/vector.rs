@@ -23,7 +23,7 @@ const MAX_LEXEME_BYTES: usize = 2046;
 /// it comes (from 1), in the byte order in which a `tsvector` keeps its lexemes (so its
 /// input function finds them sorted).
 pub fn vector_literal(words: &str) -> String {
-    let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut positions: HashMap<&str, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
     let mut order: Vec<&str> = Vec::new();
     // A word too long to keep takes no position, as with `to_tsvector`.
     let kept = words
