@@ -20,7 +20,10 @@ use crate::email::{NewEmail, PartRef, stored_size};
 
 /// Made once on the writer's connection (temporary tables belong to their connection):
 /// the emails the current statement batch stored, and the last email row id before it.
-pub(super) const CREATE_NEW_EMAILS: &str = "CREATE TEMP TABLE IF NOT EXISTS new_emails (
+/// In memory: they hold a batch at most, and a temporary file only added system calls
+/// to every batch (small mail 1.065x, typical 1.02x over 4 alternating rounds).
+pub(super) const CREATE_NEW_EMAILS: &str = "PRAGMA temp_store = MEMORY;
+CREATE TEMP TABLE IF NOT EXISTS new_emails (
     id          TEXT    PRIMARY KEY NOT NULL,
     email_rowid INTEGER NOT NULL
 );
