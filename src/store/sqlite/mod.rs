@@ -25,7 +25,7 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::Mutex;
 
 use self::document::Lz4Document;
-use self::statements::CREATE_NEW_EMAILS;
+use self::statements::PREPARE_WRITER;
 use self::writer::{index_subjects, run_writer};
 use super::batch::Queue;
 use super::blobs::{BlobStore, SqliteBlobs};
@@ -61,9 +61,7 @@ impl SqliteStore {
 
         let mut writer = SqliteConnection::connect_with(&options).await?;
         verify_durability(&mut writer).await?;
-        sqlx::raw_sql(CREATE_NEW_EMAILS)
-            .execute(&mut writer)
-            .await?;
+        sqlx::raw_sql(PREPARE_WRITER).execute(&mut writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone().read_only(true))
