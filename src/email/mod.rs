@@ -136,7 +136,7 @@ pub struct NewEmail {
 /// The columns search reads (DESIGN §7), besides the subject and the receive time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchColumns {
-    /// `search::text::indexed_words` of every searchable field.
+    /// The `search::text::IndexedWords` of every searchable field (`inbound::search_fields`).
     pub words: String,
     /// Case-folded sender, name and address, for `from:`.
     pub sender: Option<String>,

@@ -167,8 +167,8 @@ async fn end_transaction(conn: &mut SqliteConnection) {
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
 }
 
-/// The emails without a result yet, in one transaction, each in a savepoint of its own
-/// (an email without parts is one INSERT, which SQLite undoes alone on failure).
+/// The emails without a result yet, in one transaction, each in a savepoint of its own,
+/// so that a failing email takes back only its own rows.
 async fn store_one_by_one(
     conn: &mut SqliteConnection,
     emails: &mut [Pending],
